@@ -1,0 +1,1 @@
+"""Benchmarks of the shapes in shared/BENCH.md: ``python -m bench [W1 W2 ...]``."""

@@ -1,0 +1,234 @@
+"""The graphs of each workload, built outside the timed regions."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import random
+import string
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel
+
+from orchestrator import END, START, CompiledGraph, Graph, Send, append, extend, merge, reducer
+
+# --- W1: one node looping to itself 1000 times --------------------------------------------------
+
+
+class Counter(BaseModel):
+    n: int = 0
+
+
+def w1_graph(limit: int = 1000) -> CompiledGraph[Counter]:
+    def inc(state: Counter) -> dict[str, Any]:
+        return {"n": state.n + 1}
+
+    def again(state: Counter) -> Literal["inc", "__end__"]:
+        return "inc" if state.n < limit else "__end__"
+
+    g = Graph(Counter, name="w1").add_node("inc", inc, max_visits=1_000_000)
+    g.add_edge(START, "inc").add_route("inc", again)
+    return g.compile()
+
+
+# --- W2: a chain of 1000 distinct nodes --------------------------------------------------------
+
+
+def w2_builder(length: int = 1000) -> Graph[Counter]:
+    def inc(state: Counter) -> dict[str, Any]:
+        return {"n": state.n + 1}
+
+    g = Graph(Counter, name="w2")
+    previous = START
+    for i in range(length):
+        name = f"node_{i}"
+        g.add_node(name, inc)
+        g.add_edge(previous, name)
+        previous = name
+    g.add_edge(previous, END)
+    return g
+
+
+# --- W3: fan-out of 100 subjects to a subgraph -------------------------------------------------
+
+
+class Joke(BaseModel):
+    subject: str = ""
+    jokes: list[str] = []
+
+
+class Jokes(BaseModel):
+    subjects: list[str] = []
+    jokes: Annotated[list[str], extend] = []
+    done: bool = False
+
+
+def w3_graph() -> CompiledGraph[Jokes]:
+    async def edit(state: Joke) -> dict[str, Any]:
+        return {"subject": f"{state.subject} - hohoho"}
+
+    async def generate(state: Joke) -> dict[str, Any]:
+        return {"jokes": [f"Joke about {state.subject}"]}
+
+    async def bump(state: Joke) -> dict[str, Any]:
+        return {"jokes": [state.jokes[0] + " a"]}
+
+    def bump_loop(state: Joke) -> Literal["bump", "__end__"]:
+        return "__end__" if state.jokes[0].endswith(" a" * 10) else "bump"
+
+    sub = Graph(Joke, name="joke").add_node("edit", edit).add_node("generate", generate)
+    sub.add_node("bump", bump, max_visits=20)
+    sub.add_edge(START, "edit").add_edge("edit", "generate").add_edge("generate", "bump")
+    sub.add_route("bump", bump_loop)
+
+    def fan(state: Jokes) -> list[Send]:
+        return [Send("generate_joke", {"subject": s}) for s in state.subjects]
+
+    g = Graph(Jokes, name="w3").add_subgraph(
+        "generate_joke", sub.compile(), outputs={"jokes": "jokes"}
+    )
+    g.add_join("collect", lambda s: {"done": True})
+    g.add_route(START, fan, ["generate_joke"]).add_edge("generate_joke", "collect")
+    g.add_edge("collect", END)
+    return g.compile()
+
+
+def w3_input(subjects: int = 100) -> dict[str, Any]:
+    rng = random.Random(7)
+    return {
+        "subjects": ["".join(rng.choices(string.ascii_lowercase, k=1000)) for _ in range(subjects)]
+    }
+
+
+# --- W4: LangGraph's wide_state shape, 25x300 ---------------------------------------------------
+
+
+def _keep_new(old: Any, new: Any) -> Any:
+    return new
+
+
+def _new_or_old(old: Any, new: Any) -> Any:
+    return new if new else old
+
+
+def _new_unless_none(old: Any, new: Any) -> Any:
+    return new if new is not None else old
+
+
+class Wide(BaseModel):
+    messages: Annotated[list[Any], operator.add] = []
+    trigger_events: Annotated[list[Any], operator.add] = []
+    primary_issue_medium: Annotated[str, reducer(_new_or_old)] = "email"
+    autoresponse: Annotated[dict[str, Any] | None, reducer(_keep_new)] = None
+    issue: Annotated[dict[str, Any] | None, reducer(_new_or_old)] = None
+    relevant_rules: list[Any] | None = None
+    memory_docs: list[Any] | None = None
+    categorizations: Annotated[list[Any], operator.add] = []
+    responses: Annotated[list[Any], operator.add] = []
+    user_info: Annotated[dict[str, Any] | None, reducer(_new_unless_none)] = None
+    crm_info: Annotated[dict[str, Any] | None, reducer(_new_unless_none)] = None
+    email_thread_id: Annotated[str | None, reducer(_new_unless_none)] = None
+    slack_participants: Annotated[dict[str, Any], merge] = {}
+    bot_id: str | None = None
+    notified_assignees: Annotated[dict[str, Any], merge] = {}
+
+
+_LISTS = {
+    "messages",
+    "trigger_events",
+    "categorizations",
+    "responses",
+    "memory_docs",
+    "relevant_rules",
+}
+_DICTS = {
+    "user_info",
+    "crm_info",
+    "slack_participants",
+    "notified_assignees",
+    "autoresponse",
+    "issue",
+}
+
+
+def w4_graph(n: int = 300) -> CompiledGraph[Wide]:
+    rng = random.Random(3)
+
+    def read_write(read: str, write: list[str]) -> Any:
+        def node(state: Wide) -> dict[str, Any]:
+            val = getattr(state, read)
+            if isinstance(val, str):
+                val = {val: val}
+            single = val[-1] if isinstance(val, list) else val
+            many = val if isinstance(val, list) else [val]
+            return {
+                k: many
+                if k in _LISTS
+                else single
+                if k in _DICTS
+                else "".join(rng.choices(string.ascii_lowercase, k=n))
+                for k in write
+            }
+
+        return node
+
+    def loop(state: Wide) -> Literal["one", "__end__"]:
+        return "__end__" if len(state.messages) > n else "one"
+
+    g = Graph(Wide, name="w4")
+    g.add_node("one", read_write("messages", ["trigger_events", "primary_issue_medium"]))
+    g.add_node("two", read_write("trigger_events", ["autoresponse", "issue"]))
+    g.add_node("three", read_write("autoresponse", ["relevant_rules"]))
+    g.add_node(
+        "four", read_write("trigger_events", ["categorizations", "responses", "memory_docs"])
+    )
+    g.add_join(
+        "five",
+        read_write(
+            "categorizations",
+            [
+                "user_info",
+                "crm_info",
+                "slack_participants",
+                "notified_assignees",
+                "email_thread_id",
+                "bot_id",
+            ],
+        ),
+    )
+    g.add_node("six", read_write("responses", ["messages"]))
+    g.add_edge(START, "one").add_edge("one", "two").add_edge("two", "three")
+    g.add_edge("two", "four").add_edge("three", "five").add_edge("four", "five")
+    g.add_edge("five", "six").add_route("six", loop)
+    return g.compile()
+
+
+def w4_input(outer: int = 5, inner: int = 5) -> dict[str, Any]:
+    leaf = ["hi?" * 10, True, 1, 6327816386138, None] * 5
+    message = {str(i) * 10: {str(j) * 10: list(leaf) for j in range(inner)} for i in range(outer)}
+    return {"messages": [message]}
+
+
+# --- W6: many concurrent runs of a 5-node chain awaiting 20 ms each ----------------------------
+
+
+class Hop(BaseModel):
+    hops: Annotated[list[int], append] = []
+
+
+def w6_graph(delay: float = 0.02) -> CompiledGraph[Hop]:
+    def hop(i: int) -> Any:
+        async def node(state: Hop) -> dict[str, Any]:
+            await asyncio.sleep(delay)
+            return {"hops": i}
+
+        return node
+
+    g = Graph(Hop, name="w6")
+    previous = START
+    for i in range(5):
+        g.add_node(f"hop{i}", hop(i))
+        g.add_edge(previous, f"hop{i}")
+        previous = f"hop{i}"
+    g.add_edge(previous, END)
+    return g.compile()

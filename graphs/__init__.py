@@ -1,0 +1,1 @@
+"""Ready workflows built with orchestrator, one module per pattern."""

@@ -1,0 +1,228 @@
+"""orchestrator: typed workflow graphs for LLM agents, run by a deterministic step scheduler.
+
+Define a `Graph` over a pydantic state model, add code steps, agents, joins and subgraphs,
+connect them with edges and routes, ``compile()`` it, and ``run`` it.
+
+Names are loaded on first use (PEP 562), so ``import orchestrator`` and the command line start
+fast; ``from orchestrator import Graph`` works as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .compiled import (
+        CompiledGraph,
+        RunStream,
+    )
+    from .context import (
+        Context,
+        Failure,
+        Interrupt,
+    )
+    from .edge import (
+        EdgeKind,
+        Send,
+    )
+    from .errors import (
+        CapExceededError,
+        ConflictingWritesError,
+        DeadEndError,
+        DuplicateNodeError,
+        GraphError,
+        InvalidGraphError,
+        InvalidUpdateError,
+        MissingEntryError,
+        NodeFailedError,
+        NodeTimeoutError,
+        OrchestratorError,
+        ResumeError,
+        RouteError,
+        RouterFailedError,
+        RouteTargetError,
+        RunError,
+        StateValidationError,
+        StepLimitExceededError,
+        SyncInLoopError,
+        UnboundedCycleError,
+        UnknownFieldError,
+        UnknownNodeError,
+        UnreachableNodeError,
+    )
+    from .events import (
+        EdgeTaken,
+        Event,
+        Interrupted,
+        NodeFailed,
+        NodeFinished,
+        NodeRetried,
+        NodeStarted,
+        RunFinished,
+        RunStarted,
+        RunStatus,
+        StepFinished,
+        StepStarted,
+    )
+    from .graph import (
+        Graph,
+    )
+    from .ids import (
+        END,
+        START,
+        RunId,
+    )
+    from .node import (
+        Command,
+        NodeKind,
+        RetryPolicy,
+    )
+    from .reducers import (
+        Reducer,
+        add,
+        append,
+        extend,
+        merge,
+        reducer,
+    )
+    from .run import (
+        RunResult,
+        RunState,
+        Waiting,
+    )
+
+_WHERE: dict[str, str] = {
+    "CapExceededError": "errors",
+    "Command": "node",
+    "CompiledGraph": "compiled",
+    "ConflictingWritesError": "errors",
+    "Context": "context",
+    "DeadEndError": "errors",
+    "DuplicateNodeError": "errors",
+    "END": "ids",
+    "EdgeKind": "edge",
+    "EdgeTaken": "events",
+    "Event": "events",
+    "Failure": "context",
+    "Graph": "graph",
+    "GraphError": "errors",
+    "Interrupt": "context",
+    "Interrupted": "events",
+    "InvalidGraphError": "errors",
+    "InvalidUpdateError": "errors",
+    "MissingEntryError": "errors",
+    "NodeFailed": "events",
+    "NodeFailedError": "errors",
+    "NodeFinished": "events",
+    "NodeKind": "node",
+    "NodeRetried": "events",
+    "NodeStarted": "events",
+    "NodeTimeoutError": "errors",
+    "OrchestratorError": "errors",
+    "Reducer": "reducers",
+    "ResumeError": "errors",
+    "RetryPolicy": "node",
+    "RouteError": "errors",
+    "RouteTargetError": "errors",
+    "RouterFailedError": "errors",
+    "RunError": "errors",
+    "RunFinished": "events",
+    "RunId": "ids",
+    "RunResult": "run",
+    "RunStarted": "events",
+    "RunState": "run",
+    "RunStatus": "events",
+    "RunStream": "compiled",
+    "START": "ids",
+    "Send": "edge",
+    "StateValidationError": "errors",
+    "StepFinished": "events",
+    "StepLimitExceededError": "errors",
+    "StepStarted": "events",
+    "SyncInLoopError": "errors",
+    "UnboundedCycleError": "errors",
+    "UnknownFieldError": "errors",
+    "UnknownNodeError": "errors",
+    "UnreachableNodeError": "errors",
+    "Waiting": "run",
+    "add": "reducers",
+    "append": "reducers",
+    "extend": "reducers",
+    "merge": "reducers",
+    "reducer": "reducers",
+}
+
+__all__ = [
+    "END",
+    "START",
+    "CapExceededError",
+    "Command",
+    "CompiledGraph",
+    "ConflictingWritesError",
+    "Context",
+    "DeadEndError",
+    "DuplicateNodeError",
+    "EdgeKind",
+    "EdgeTaken",
+    "Event",
+    "Failure",
+    "Graph",
+    "GraphError",
+    "Interrupt",
+    "Interrupted",
+    "InvalidGraphError",
+    "InvalidUpdateError",
+    "MissingEntryError",
+    "NodeFailed",
+    "NodeFailedError",
+    "NodeFinished",
+    "NodeKind",
+    "NodeRetried",
+    "NodeStarted",
+    "NodeTimeoutError",
+    "OrchestratorError",
+    "Reducer",
+    "ResumeError",
+    "RetryPolicy",
+    "RouteError",
+    "RouteTargetError",
+    "RouterFailedError",
+    "RunError",
+    "RunFinished",
+    "RunId",
+    "RunResult",
+    "RunStarted",
+    "RunState",
+    "RunStatus",
+    "RunStream",
+    "Send",
+    "StateValidationError",
+    "StepFinished",
+    "StepLimitExceededError",
+    "StepStarted",
+    "SyncInLoopError",
+    "UnboundedCycleError",
+    "UnknownFieldError",
+    "UnknownNodeError",
+    "UnreachableNodeError",
+    "Waiting",
+    "add",
+    "append",
+    "extend",
+    "merge",
+    "reducer",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -1,0 +1,206 @@
+"""Every error the orchestrator raises, one class per defect.
+
+Each message names what it is about (node, edge, field, run) and says what to do next.
+`GraphError`s come from defining or compiling a graph; `RunError`s from running one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class OrchestratorError(Exception):
+    """Base class of every error raised by orchestrator."""
+
+    #: The result of the run that failed, when the error ended a run (see `CompiledGraph.run`).
+    result: Any = None
+
+
+# --- graph definition and compile ------------------------------------------------------------
+
+
+class GraphError(OrchestratorError):
+    """The graph as defined cannot be compiled or run."""
+
+
+class DuplicateNodeError(GraphError):
+    def __init__(self, node: str) -> None:
+        self.node = node
+        super().__init__(f"node {node!r} is defined twice; give each node a unique name")
+
+
+class UnknownNodeError(GraphError):
+    def __init__(self, source: str, target: str, how: str = "edge") -> None:
+        self.source, self.target = source, target
+        super().__init__(
+            f"{how} {source!r} -> {target!r} points at {target!r}, which is not a node of the "
+            f"graph; add the node or fix the name"
+        )
+
+
+class MissingEntryError(GraphError):
+    def __init__(self, graph: str) -> None:
+        super().__init__(
+            f"graph {graph!r} has no entry edge; add one with add_edge(START, '<first node>')"
+        )
+
+
+class UnreachableNodeError(GraphError):
+    def __init__(self, nodes: Iterable[str]) -> None:
+        self.nodes = sorted(nodes)
+        super().__init__(
+            f"node(s) {', '.join(map(repr, self.nodes))} cannot be reached from START; "
+            "add an edge into them or remove them"
+        )
+
+
+class DeadEndError(GraphError):
+    def __init__(self, nodes: Iterable[str]) -> None:
+        self.nodes = sorted(nodes)
+        super().__init__(
+            f"node(s) {', '.join(map(repr, self.nodes))} cannot reach END; "
+            "add an edge from them towards END"
+        )
+
+
+class UnboundedCycleError(GraphError):
+    def __init__(self, cycle: Iterable[str]) -> None:
+        self.cycle = list(cycle)
+        loop = " -> ".join([*self.cycle, self.cycle[0]])
+        super().__init__(
+            f"cycle {loop} has neither a conditional exit nor a cap; add a route out of it, "
+            "a node max_visits, or an edge cap"
+        )
+
+
+class UnknownFieldError(GraphError):
+    """A node writes (or declares) a key that is not a field of the state model."""
+
+    def __init__(self, node: str, field: str, fields: Iterable[str]) -> None:
+        self.node, self.field = node, field
+        super().__init__(
+            f"node {node!r} writes {field!r}, which is not a field of the state; "
+            f"fields are: {', '.join(sorted(fields))}"
+        )
+
+
+class RouteTargetError(GraphError):
+    """A route's declared value names no node and has no mapping entry."""
+
+    def __init__(self, source: str, router: str, value: Any) -> None:
+        self.source, self.value = source, value
+        super().__init__(
+            f"route {router!r} from {source!r} can return {value!r}, which is neither a node "
+            "nor a key of its mapping; add the node or map the value to one"
+        )
+
+
+class InvalidGraphError(GraphError):
+    """A definition call was given something it cannot use (the message says what)."""
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+class RunError(OrchestratorError):
+    """A run could not go on."""
+
+
+class NodeFailedError(RunError):
+    def __init__(self, node: str, step: int, attempt: int, cause: BaseException) -> None:
+        self.node, self.step, self.attempt, self.cause = node, step, attempt, cause
+        super().__init__(
+            f"node {node!r} failed at step {step} (attempt {attempt}): "
+            f"{type(cause).__name__}: {cause}"
+        )
+        self.__cause__ = cause
+
+
+class NodeTimeoutError(RunError, TimeoutError):
+    def __init__(self, node: str, seconds: float) -> None:
+        self.node, self.seconds = node, seconds
+        super().__init__(f"node {node!r} did not finish within its timeout of {seconds:g} s")
+
+
+class StateValidationError(RunError):
+    def __init__(self, node: str, field: str, detail: str) -> None:
+        self.node, self.field = node, field
+        super().__init__(f"node {node!r} wrote an invalid value to field {field!r}: {detail}")
+
+
+class InvalidUpdateError(RunError):
+    def __init__(self, node: str, value: Any) -> None:
+        self.node = node
+        super().__init__(
+            f"node {node!r} returned {type(value).__name__}; return a dict of state fields "
+            "(or None for no change)"
+        )
+
+
+class ConflictingWritesError(RunError):
+    def __init__(self, field: str, first: str, second: str, step: int) -> None:
+        self.field, self.nodes, self.step = field, (first, second), step
+        super().__init__(
+            f"nodes {first!r} and {second!r} both wrote field {field!r} in step {step}, and the "
+            "field has no reducer; give it a reducer with Annotated[..., append] (or similar) "
+            "or let only one branch write it"
+        )
+
+
+class RouteError(RunError):
+    def __init__(self, source: str, value: Any, allowed: Iterable[str]) -> None:
+        self.source, self.value = source, value
+        super().__init__(
+            f"route from {source!r} returned {value!r}, which is not one of its declared "
+            f"targets ({', '.join(map(repr, allowed))}); declare it in the return type or mapping"
+        )
+
+
+class RouterFailedError(RunError):
+    def __init__(self, source: str, router: str, cause: BaseException) -> None:
+        self.source, self.router, self.cause = source, router, cause
+        super().__init__(
+            f"route {router!r} out of {source!r} raised {type(cause).__name__}: {cause}"
+        )
+
+
+class CapExceededError(RunError):
+    def __init__(
+        self,
+        what: str,
+        limit: int,
+        cycle: Iterable[str],
+        visits: Mapping[str, int],
+        path: list[str],
+    ) -> None:
+        self.what, self.limit, self.cycle = what, limit, list(cycle)
+        counts = ", ".join(f"{n}={visits.get(n, 0)}" for n in self.cycle)
+        super().__init__(
+            f"{what} reached its cap of {limit} with no exit declared; cycle: "
+            f"{' -> '.join(self.cycle)}; visits: {counts}; path so far: "
+            f"{' -> '.join(path[-12:])}. Declare an exit (exit=... / on_cap=...) or raise the cap"
+        )
+
+
+class StepLimitExceededError(RunError):
+    def __init__(self, limit: int, path: list[str], visits: Mapping[str, int]) -> None:
+        self.limit = limit
+        busiest = sorted(visits.items(), key=lambda kv: -kv[1])[:5]
+        super().__init__(
+            f"run stopped after {limit} steps (max_steps); busiest nodes: "
+            f"{', '.join(f'{n}={c}' for n, c in busiest)}; last path: {' -> '.join(path[-12:])}. "
+            "Add an exit condition or pass a larger max_steps"
+        )
+
+
+class SyncInLoopError(RunError):
+    def __init__(self) -> None:
+        super().__init__(
+            "run_sync() was called inside a running event loop (a notebook or async code); "
+            "use `await graph.run(...)` instead"
+        )
+
+
+class ResumeError(RunError):
+    """A resume was asked of a run that cannot take it (the message says why)."""

@@ -1,0 +1,357 @@
+"""`Graph`: the builder users define workflows with. ``compile()`` validates it and returns a
+runnable `CompiledGraph`.
+
+    >>> from pydantic import BaseModel
+    >>> from orchestrator import Graph, START, END
+    >>> class S(BaseModel):
+    ...     n: int = 0
+    >>> g = Graph(S, name="count")
+    >>> _ = g.add_node("inc", lambda s: {"n": s.n + 1})
+    >>> _ = g.add_edge(START, "inc").add_edge("inc", END)
+    >>> g.compile().run_sync({"n": 1}).state.n
+    2
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, is_typeddict
+
+from pydantic import BaseModel
+
+from .edge import Cap, Edge, EdgeKind, Route, return_annotation, route_values
+from .errors import DuplicateNodeError, InvalidGraphError
+from .ids import END, START
+from .node import Node, NodeKind, RetryPolicy, normalise_call
+from .state import StateSchema
+
+if TYPE_CHECKING:
+    from .compiled import CompiledGraph
+
+S = TypeVar("S", bound=BaseModel)
+
+
+class Graph(Generic[S]):
+    """A typed directed graph over the state model ``S``."""
+
+    def __init__(self, state: type[S], *, name: str | None = None) -> None:
+        self.schema: StateSchema[S] = StateSchema(state)
+        self.name = name or state.__name__
+        self.nodes: dict[str, Node] = {}
+        self.edges: list[Edge] = []
+        self.routes: list[Route] = []
+        self.caps: list[Cap] = []
+
+    # --- nodes ---------------------------------------------------------------------------
+
+    def add_node(
+        self,
+        name: str | Callable[..., Any],
+        fn: Callable[..., Any] | None = None,
+        *,
+        join: bool = False,
+        retry: RetryPolicy | int | None = None,
+        timeout: float | None = None,
+        max_visits: int | None = None,
+        on_cap: str | None = None,
+        on_error: str | None = None,
+        goto: Iterable[str] = (),
+        description: str = "",
+    ) -> Graph[S]:
+        """Add a code step ``fn(state)`` or ``fn(state, ctx)``, sync or async.
+
+        It returns a dict of fields to update (or None). ``join=True`` makes it wait for every
+        branch that can still reach it. ``retry`` (a policy, or a number of attempts),
+        ``timeout`` (seconds), ``max_visits`` with ``on_cap`` (where to go once the cap is
+        reached), ``on_error`` (where to go when it still fails after its retries) and ``goto``
+        (targets a `Command` result may name) are enforced by the scheduler.
+        """
+        if fn is None:
+            if not callable(name):
+                raise InvalidGraphError(f"add_node({name!r}) needs a function")
+            fn, name = name, getattr(name, "__name__", "")
+        assert isinstance(name, str)
+        call, is_async, takes_ctx = normalise_call(name, fn)
+        node = Node(
+            name=name,
+            kind=NodeKind.JOIN if join else NodeKind.CODE,
+            call=call,
+            is_async=is_async,
+            takes_ctx=takes_ctx,
+            join=join,
+            writes=_declared_writes(fn),
+            description=description or _first_line(fn.__doc__),
+            meta={"function": getattr(fn, "__qualname__", repr(fn))},
+        )
+        return self._add(node, retry, timeout, max_visits, on_cap, on_error, goto)
+
+    def add_join(self, name: str, fn: Callable[..., Any] | None = None, **options: Any) -> Graph[S]:
+        """Add a join: it runs once, after every branch that can still reach it has arrived."""
+        return self.add_node(name, fn or _no_update, join=True, **options)
+
+    def add_human(
+        self,
+        name: str,
+        *,
+        prompt: str | Callable[[Any], Any] = "",
+        field: str | None = None,
+        **options: Any,
+    ) -> Graph[S]:
+        """Add a node that pauses the run until a person resumes it with a value.
+
+        The value resumed with is written to ``field`` (when given). ``prompt`` (text, or a
+        function of the state) is what the paused run says it is waiting for.
+        """
+
+        def ask(state: Any, ctx: Any) -> dict[str, Any] | None:
+            request = prompt(state) if callable(prompt) else prompt
+            value = ctx.interrupt({"node": name, "prompt": request})
+            return {field: value} if field else None
+
+        node = Node(
+            name=name,
+            kind=NodeKind.HUMAN,
+            call=ask,
+            description=str(prompt) if prompt else "",
+            writes=frozenset([field]) if field else None,
+            meta={"field": field},
+        )
+        return self._add(
+            node,
+            options.pop("retry", None),
+            options.pop("timeout", None),
+            options.pop("max_visits", None),
+            options.pop("on_cap", None),
+            options.pop("on_error", None),
+            options.pop("goto", ()),
+            **options,
+        )
+
+    def add_subgraph(
+        self,
+        name: str,
+        graph: CompiledGraph[Any],
+        *,
+        inputs: Mapping[str, str] | Sequence[str] = (),
+        outputs: Mapping[str, str] | Sequence[str] = (),
+        **options: Any,
+    ) -> Graph[S]:
+        """Run another compiled graph as one node.
+
+        ``inputs`` maps subgraph field <- parent field; ``outputs`` maps parent field <-
+        subgraph field (a list of names means the same name on both sides). A `Send` payload
+        (a dict of subgraph fields) is laid over the mapped inputs. Outputs go through the
+        parent's reducers like any update.
+        """
+        from .subgraph import SubgraphCall
+
+        ins = _as_mapping(inputs)
+        outs = _as_mapping(outputs)
+        for child in ins:
+            if child not in graph.schema.fields:
+                raise InvalidGraphError(
+                    f"subgraph node {name!r}: input {child!r} is not a field of "
+                    f"{graph.name!r}'s state"
+                )
+        for parent, child in outs.items():
+            if child not in graph.schema.fields:
+                raise InvalidGraphError(
+                    f"subgraph node {name!r}: output {parent!r} reads {child!r}, which is not a "
+                    f"field of {graph.name!r}'s state"
+                )
+        node = Node(
+            name=name,
+            kind=NodeKind.SUBGRAPH,
+            call=SubgraphCall(graph, ins, outs),
+            is_async=True,
+            writes=frozenset(outs),
+            meta={"graph": graph, "inputs": ins, "outputs": outs},
+        )
+        return self._add(
+            node,
+            options.pop("retry", None),
+            options.pop("timeout", None),
+            options.pop("max_visits", None),
+            options.pop("on_cap", None),
+            options.pop("on_error", None),
+            (),
+            **options,
+        )
+
+    def add(self, node: Node) -> Graph[S]:
+        """Add a prebuilt node (agent nodes are made this way by `orchestrator.agent`)."""
+        if node.name in self.nodes or node.name in (START, END):
+            raise DuplicateNodeError(node.name)
+        node.index = len(self.nodes)
+        self.nodes[node.name] = node
+        return self
+
+    def _add(
+        self,
+        node: Node,
+        retry: RetryPolicy | int | None,
+        timeout: float | None,
+        max_visits: int | None,
+        on_cap: str | None,
+        on_error: str | None,
+        goto: Iterable[str],
+        **rest: Any,
+    ) -> Graph[S]:
+        if rest:
+            raise InvalidGraphError(f"node {node.name!r}: unknown option(s) {sorted(rest)}")
+        if not node.name:
+            raise InvalidGraphError("a node needs a non-empty name")
+        node.retry = RetryPolicy(max_attempts=retry) if isinstance(retry, int) else retry
+        if timeout is not None and timeout <= 0:
+            raise InvalidGraphError(f"node {node.name!r}: timeout must be positive")
+        node.timeout = timeout
+        if max_visits is not None and max_visits < 1:
+            raise InvalidGraphError(f"node {node.name!r}: max_visits must be at least 1")
+        node.max_visits, node.on_cap, node.on_error = max_visits, on_cap, on_error
+        if on_cap is not None and max_visits is None:
+            raise InvalidGraphError(f"node {node.name!r}: on_cap needs max_visits")
+        node.goto = tuple(goto)
+        return self.add(node)
+
+    # --- edges ---------------------------------------------------------------------------
+
+    def add_edge(
+        self,
+        source: str,
+        target: str,
+        *,
+        when: Callable[[Any], bool] | None = None,
+        label: str | None = None,
+        cap: int | None = None,
+        exit: str | None = None,
+    ) -> Graph[S]:
+        """Add ``source -> target``; with ``when``, only taken if ``when(state)`` is true.
+
+        ``cap`` bounds how often the edge is taken; once reached, the run goes to ``exit``
+        instead, or fails naming the cycle when no exit is given.
+        """
+        self._check_ends(source, target)
+        kind = EdgeKind.CONDITIONAL if when is not None else EdgeKind.NORMAL
+        if when is not None and label is None:
+            label = getattr(when, "__name__", "condition")
+        self.edges.append(Edge(source=source, target=target, kind=kind, when=when, label=label))
+        if cap is not None:
+            self.cap_edge(source, target, cap, exit=exit)
+        elif exit is not None:
+            raise InvalidGraphError(f"edge {source!r} -> {target!r}: exit needs a cap")
+        return self
+
+    def add_route(
+        self,
+        source: str,
+        router: Callable[[Any], Any],
+        targets: Mapping[Hashable, str] | Sequence[str] | None = None,
+        *,
+        name: str | None = None,
+    ) -> Graph[S]:
+        """Route out of ``source`` with ``router(state)``.
+
+        The possible targets come from ``targets`` (a mapping of return value to node, or a
+        list of node names) or else from the router's return annotation: ``Literal["a", "b"]``,
+        an Enum (member values are node names), or a list of them for fan-out. The router may
+        return a value, a list of values (parallel branches), `Send` objects (fan-out with a
+        payload), or END when END is declared (``Literal["a", "__end__"]``, ``Literal["a"] |
+        None`` where None means END, or END among ``targets``).
+        """
+        if source == END:
+            raise InvalidGraphError("END has no out-edges; route from a node instead")
+        label = name or str(getattr(router, "__name__", "route"))
+        declared = route_values(router)
+        fanout = declared[1] if declared else True
+        mapping: dict[Hashable, str]
+        if targets is None:
+            if declared is None:
+                raise InvalidGraphError(
+                    f"route {label!r} from {source!r} does not say where it can go: annotate "
+                    "its return type with Literal[...] or an Enum, or pass targets="
+                )
+            mapping = {v: _value_name(v) for v in declared[0]}
+        elif isinstance(targets, Mapping):
+            mapping = dict(targets)
+        else:
+            mapping = {t: t for t in targets}
+        implicit: set[Hashable] = set(mapping) if targets is None else set()
+        if declared is not None:
+            for value in declared[0]:
+                # Annotated values missing from an explicit mapping stay declared, so compile
+                # can report them (RouteTargetError) instead of failing at run time.
+                if value not in mapping and _value_name(value) not in mapping:
+                    mapping[value] = _value_name(value)
+                    implicit.add(value)
+        self.routes.append(
+            Route(
+                source=source,
+                fn=router,
+                mapping=mapping,
+                name=label,
+                fanout=fanout,
+                implicit=frozenset(implicit),
+            )
+        )
+        return self
+
+    def cap_edge(
+        self, source: str, target: str, limit: int, *, exit: str | None = None
+    ) -> Graph[S]:
+        """Allow ``source -> target`` (any kind of edge) at most ``limit`` times per run."""
+        if limit < 0:
+            raise InvalidGraphError(f"edge {source!r} -> {target!r}: cap must be >= 0")
+        self.caps.append(Cap(source=source, target=target, limit=limit, exit=exit))
+        return self
+
+    def _check_ends(self, source: str, target: str) -> None:
+        if source == END:
+            raise InvalidGraphError(f"edge {source!r} -> {target!r}: END has no out-edges")
+        if target == START:
+            raise InvalidGraphError(f"edge {source!r} -> {target!r}: nothing may enter START")
+
+    # --- compile -------------------------------------------------------------------------
+
+    def compile(self) -> CompiledGraph[S]:
+        """Validate the graph and return a runnable, immutable `CompiledGraph`."""
+        from .compiled import CompiledGraph
+
+        return CompiledGraph(self)
+
+
+def _value_name(value: Any) -> str:
+    import enum
+
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)
+
+
+def _as_mapping(names: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    if isinstance(names, Mapping):
+        return dict(names)
+    return {n: n for n in names}
+
+
+def _no_update(state: Any) -> None:
+    return None
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n", 1)[0]
+
+
+def _declared_writes(fn: Callable[..., Any]) -> frozenset[str] | None:
+    """Update keys a node declares through its return annotation (a TypedDict or a model)."""
+    ret = return_annotation(fn)
+    args = [a for a in typing.get_args(ret) if a is not type(None)] if ret is not None else []
+    if ret is not None and typing.get_origin(ret) in (typing.Union, type(int | None)) and args:
+        ret = args[0] if len(args) == 1 else None
+    if ret is None:
+        return None
+    if is_typeddict(ret):
+        return frozenset(typing.get_type_hints(ret))
+    if isinstance(ret, type) and issubclass(ret, BaseModel):
+        return frozenset(ret.model_fields)
+    return None

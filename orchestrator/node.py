@@ -1,0 +1,114 @@
+"""Nodes: what runs at a vertex of the graph, and the policies (retry, timeout, caps, error
+edge) that the scheduler applies around it. Policies are data, not code."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .errors import InvalidGraphError
+
+
+class NodeKind(StrEnum):
+    CODE = "code"
+    AGENT = "agent"
+    JOIN = "join"
+    SUBGRAPH = "subgraph"
+    HUMAN = "human"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How often to retry a failing node and how long to wait between attempts.
+
+    ``max_attempts`` counts the first try: ``RetryPolicy(max_attempts=3)`` runs a node at most
+    three times. The wait before attempt n+1 is ``initial_delay * backoff ** (n - 1)``, capped at
+    ``max_delay``. Only exceptions that are instances of ``retry_on`` are retried.
+    """
+
+    max_attempts: int = 3
+    initial_delay: float = 0.5
+    backoff: float = 2.0
+    max_delay: float = 30.0
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise InvalidGraphError("RetryPolicy.max_attempts must be at least 1")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_delay, self.initial_delay * self.backoff ** (attempt - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A node result that both updates state and chooses where to go next.
+
+    ``goto`` replaces the node's own out-edges for this visit; every target must be declared
+    with ``add_node(..., goto=[...])`` (agent handoffs are declared for you).
+    """
+
+    update: Mapping[str, Any] | None = None
+    goto: tuple[Any, ...] = ()
+
+
+#: The normalised call of every node: ``call(state, ctx)`` returns an update, None or a Command
+#: (or an awaitable of one, when ``is_async``).
+NodeCall = Callable[[Any, Any], Any]
+
+
+@dataclass(slots=True, kw_only=True)
+class Node:
+    """A vertex of the graph. Build with `Graph.add_node` and friends, not directly."""
+
+    name: str
+    kind: NodeKind
+    call: NodeCall | None
+    is_async: bool = False
+    takes_ctx: bool = True  # False: call(state) only, and no Context is built
+    join: bool = False
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+    max_visits: int | None = None
+    on_cap: str | None = None
+    on_error: str | None = None
+    goto: tuple[str, ...] = ()
+    writes: frozenset[str] | None = None
+    description: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    index: int = 0
+
+
+def normalise_call(name: str, fn: Callable[..., Any]) -> tuple[Callable[..., Any], bool, bool]:
+    """Accept ``fn(state)`` or ``fn(state, ctx)``, sync or async.
+
+    Returns the function, whether it is async, and whether it takes a context.
+    """
+    if not callable(fn):
+        raise InvalidGraphError(f"node {name!r}: expected a function, got {fn!r}")
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    )
+    try:
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        has_varargs = any(
+            p.kind is p.VAR_POSITIONAL for p in inspect.signature(fn).parameters.values()
+        )
+    except (TypeError, ValueError):  # builtins without a signature
+        params, has_varargs = [], True
+    if has_varargs or len(params) >= 2:
+        return fn, is_async, True
+    if len(params) == 1:
+        return fn, is_async, False
+    raise InvalidGraphError(
+        f"node {name!r}: the function must take the state (and optionally a context) as "
+        "positional parameters: def step(state) or def step(state, ctx)"
+    )

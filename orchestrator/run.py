@@ -1,0 +1,134 @@
+"""Run records: the state of a run between steps (`RunState`, what a checkpoint holds), the
+tasks of a step, and the `RunResult` a finished or paused run returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from .context import Failure
+from .errors import OrchestratorError
+from .events import Event, RunStatus
+
+S = TypeVar("S", bound=BaseModel)
+
+
+@dataclass(slots=True)
+class Task:
+    """One execution of a node in a step. ``order`` fixes where its update is applied."""
+
+    node: str
+    id: int  # unique within the run: the sequence number of its creation
+    order: int  # node declaration index, then creation order (index << 40 | id)
+    payload: Any = None
+    error: Failure | None = None  # set for an on_error target
+    resume: list[Any] | None = None  # values given to its interrupts so far
+    attempts: int = 0  # attempts made so far in the current step (not checkpointed)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one task produced. Exactly one of update/error/interrupt describes it."""
+
+    task: Task
+    attempt: int = 1
+    update: Mapping[str, Any] | None = None
+    goto: tuple[Any, ...] | None = None
+    failure: Failure | None = None  # failed, but its on_error edge takes over
+    error: OrchestratorError | None = None  # failed, and the run fails with it
+    interrupt: Any = None
+    interrupted: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.error is None and not self.interrupted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiting:
+    """A task the paused run waits in, and what it asked for."""
+
+    task_id: int
+    node: str
+    request: Any
+
+
+@dataclass(slots=True, kw_only=True)
+class RunState:
+    """Everything needed to continue a run after its last completed step.
+
+    ``tasks`` is the step to run next; ``pending`` holds the outcomes of those tasks that
+    already finished when the step was interrupted (or the process died), so only the others
+    run again.
+    """
+
+    run_id: str
+    graph: str
+    state: BaseModel
+    step: int = 0
+    started: bool = False
+    tasks: list[Task] = field(default_factory=list)
+    pending: dict[int, Outcome] = field(default_factory=dict)
+    joins: dict[str, list[str]] = field(default_factory=dict)
+    visits: dict[str, int] = field(default_factory=dict)
+    edge_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)
+    seq: int = 0
+    status: RunStatus = RunStatus.RUNNING
+    waiting: list[Waiting] = field(default_factory=list)
+    error: OrchestratorError | None = None
+    next_names: list[str] | None = None  # node names of ``tasks``, when already listed
+
+    def clone(self) -> RunState:
+        """A copy that can go on independently (the state model itself is never mutated)."""
+        return RunState(
+            run_id=self.run_id,
+            graph=self.graph,
+            state=self.state,
+            step=self.step,
+            started=self.started,
+            tasks=[
+                Task(
+                    node=t.node,
+                    id=t.id,
+                    order=t.order,
+                    payload=t.payload,
+                    error=t.error,
+                    resume=list(t.resume or ()),
+                )
+                for t in self.tasks
+            ],
+            pending=dict(self.pending),
+            joins={k: list(v) for k, v in self.joins.items()},
+            visits=dict(self.visits),
+            edge_counts=dict(self.edge_counts),
+            path=list(self.path),
+            seq=self.seq,
+            status=self.status,
+            waiting=list(self.waiting),
+            error=self.error,
+        )
+
+
+@dataclass(slots=True, kw_only=True)
+class RunResult(Generic[S]):
+    """What `CompiledGraph.run` returns: the final state as the user's model, and the trail."""
+
+    run_id: str
+    graph: str
+    status: RunStatus
+    state: S
+    path: list[str]
+    visits: dict[str, int]
+    steps: int
+    events: list[Event]
+    waiting: list[Waiting]
+    error: OrchestratorError | None
+    snapshot: RunState
+
+    @property
+    def completed(self) -> bool:
+        return self.status is RunStatus.COMPLETED

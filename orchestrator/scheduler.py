@@ -1,0 +1,599 @@
+"""The scheduler: bulk-synchronous steps over a compiled graph.
+
+A step runs every ready task concurrently, then at the barrier applies their updates in a
+fixed order (node declaration order, then emission order), evaluates out-edges on the merged
+state, enforces caps, and releases joins no live branch can still reach. It does no I/O:
+everything it has to say goes out through ``emit`` as events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from .context import Context, Failure, Interrupt
+from .edge import Cap, Edge, EdgeKind, Route, Send, resolve_target
+from .errors import (
+    CapExceededError,
+    InvalidUpdateError,
+    NodeFailedError,
+    NodeTimeoutError,
+    OrchestratorError,
+    RouteError,
+    RouterFailedError,
+    StepLimitExceededError,
+)
+from .events import (
+    EdgeTaken,
+    Event,
+    Interrupted,
+    NodeFailed,
+    NodeFinished,
+    NodeRetried,
+    NodeStarted,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    StepFinished,
+    StepStarted,
+)
+from .ids import END, START
+from .node import Command, Node
+from .run import Outcome, RunState, Task, Waiting
+
+if TYPE_CHECKING:
+    from .compiled import CompiledGraph
+
+Emit = Callable[[Event], None]
+_EMPTY: Mapping[str, Any] = {}
+
+
+class Scheduler:
+    """Drives `RunState`s of one compiled graph. Stateless between calls: safe to share."""
+
+    def __init__(self, graph: CompiledGraph[Any]) -> None:
+        self.graph = graph
+        self.nodes: dict[str, Node] = graph.nodes
+        self.schema = graph.schema
+        edges_from: dict[str, list[Edge]] = {}
+        routes_from: dict[str, list[Route]] = {}
+        for edge in graph.declared_edges:
+            edges_from.setdefault(edge.source, []).append(edge)
+        for route in graph.routes:
+            routes_from.setdefault(route.source, []).append(route)
+        #: Per source: its edges and its routes, in declaration order.
+        self.exits: dict[str, tuple[tuple[Edge, ...], tuple[Route, ...]]] = {
+            name: (tuple(edges_from.get(name, ())), tuple(routes_from.get(name, ())))
+            for name in [START, *graph.nodes]
+        }
+        self.caps: dict[tuple[str, str], Cap] = {(c.source, c.target): c for c in graph.caps}
+        self.join_ancestors = graph.topology.join_ancestors
+        self.cycle_of = graph.topology.cycle_of
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def drive(
+        self,
+        rs: RunState,
+        deps: Any,
+        emit: Emit,
+        *,
+        max_steps: int,
+        concurrency: int | None,
+    ) -> None:
+        """Run steps until the run completes, fails or waits. Failures end up in ``rs``."""
+        emit(RunStarted(rs.run_id, rs.graph, rs.started))
+        rs.status = RunStatus.RUNNING
+        rs.waiting = []
+        try:
+            if not rs.started:
+                rs.started = True
+                rs.tasks = self._advance(rs, [], emit)
+            while tasks := rs.tasks:
+                if rs.step >= max_steps:
+                    raise StepLimitExceededError(max_steps, rs.path, rs.visits)
+                step = rs.step + 1
+                emit(StepStarted(rs.run_id, step, rs.next_names or [t.node for t in tasks]))
+                rs.next_names = None
+                if len(tasks) == 1 and not rs.pending:
+                    # One task (a loop body, a chain link): a sync one runs without a coroutine.
+                    task = tasks[0]
+                    outcome = self._run_inline(rs, step, task, deps, emit)
+                    if outcome is None:
+                        outcome = await self._run_task(rs, step, task, deps, emit)
+                    outcomes = [outcome]
+                else:
+                    outcomes = await self._run_all(rs, step, tasks, deps, emit, concurrency)
+                if not self._barrier(rs, step, outcomes, emit):
+                    return
+            rs.status = RunStatus.COMPLETED
+            emit(RunFinished(rs.run_id, rs.status, rs.step))
+        except OrchestratorError as err:
+            rs.status, rs.error = RunStatus.FAILED, err
+            emit(RunFinished(rs.run_id, rs.status, rs.step, str(err)))
+
+    def _barrier(self, rs: RunState, step: int, outcomes: list[Outcome], emit: Emit) -> bool:
+        """Apply a step's outcomes and plan the next step. False when the run must stop."""
+        failed = None
+        interrupted = False
+        for o in outcomes:
+            if o.error is not None and failed is None:
+                failed = o
+            interrupted = interrupted or o.interrupted
+        if failed is not None or interrupted:
+            # Keep what finished, so a resume only runs the rest of this step again.
+            rs.pending = {o.task.id: o for o in outcomes if o.done}
+            if failed is not None:
+                assert failed.error is not None
+                raise failed.error
+            rs.status = RunStatus.WAITING
+            rs.waiting = [
+                Waiting(task_id=o.task.id, node=o.task.node, request=o.interrupt)
+                for o in outcomes
+                if o.interrupted
+            ]
+            emit(
+                RunFinished(
+                    rs.run_id, rs.status, rs.step, None, tuple(w.request for w in rs.waiting)
+                )
+            )
+            return False
+
+        writes = [(o.task.node, o.update) for o in outcomes if o.update]
+        rs.state = self.schema.apply(rs.state, writes, step)
+        path, visits = rs.path, rs.visits
+        for o in outcomes:
+            name = o.task.node
+            path.append(name)
+            visits[name] = visits.get(name, 0) + 1
+        if rs.pending:
+            rs.pending = {}
+        rs.step = step
+        rs.tasks = self._advance(rs, outcomes, emit)
+        rs.next_names = [t.node for t in rs.tasks]  # shared with the next StepStarted
+        emit(StepFinished(rs.run_id, step, writes, rs.next_names))
+        return True
+
+    async def _run_all(
+        self,
+        rs: RunState,
+        step: int,
+        tasks: list[Task],
+        deps: Any,
+        emit: Emit,
+        concurrency: int | None,
+    ) -> list[Outcome]:
+        pending = rs.pending
+        todo = [t for t in tasks if t.id not in pending]
+        if len(todo) == 1:
+            done = [await self._run_task(rs, step, todo[0], deps, emit)]
+        elif concurrency is not None and len(todo) > concurrency:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def gated(task: Task) -> Outcome:
+                async with gate:
+                    return await self._run_task(rs, step, task, deps, emit)
+
+            done = await asyncio.gather(*(gated(t) for t in todo))
+        else:
+            done = await asyncio.gather(*(self._run_task(rs, step, t, deps, emit) for t in todo))
+        if not pending:
+            return list(done)
+        by_id = {o.task.id: o for o in done}
+        return [by_id[t.id] if t.id in by_id else pending[t.id] for t in tasks]
+
+    # --- one task ------------------------------------------------------------------------
+    # Hot path: events and records are built positionally (see events.py).
+
+    def _run_inline(
+        self,
+        rs: RunState,
+        step: int,
+        task: Task,
+        deps: Any,
+        emit: Emit,
+    ) -> Outcome | None:
+        """Run a sync, untimed node's first attempt on the spot; None means use `_run_task`."""
+        node = self.nodes[task.node]
+        if node.is_async or node.timeout is not None:
+            return None
+        ctx, args, at, started = self._begin(rs, step, task, node, 1, deps, emit)
+        try:
+            out = node.call(*args)  # type: ignore[misc]
+        except Interrupt as signal:
+            return self._interrupted(rs, step, task, node, 1, signal, emit)
+        except Exception as exc:
+            policy = node.retry
+            if policy is not None and policy.max_attempts > 1 and isinstance(exc, policy.retry_on):
+                self._retrying(rs, step, task, node, 1, exc, emit)
+                return None  # `_run_task` waits and goes on from attempt 2
+            return self._failed(rs, step, task, node, 1, exc, emit)
+        return self._end(rs, step, task, node, 1, out, ctx, at, started, emit)
+
+    async def _run_task(
+        self,
+        rs: RunState,
+        step: int,
+        task: Task,
+        deps: Any,
+        emit: Emit,
+    ) -> Outcome:
+        node = self.nodes[task.node]
+        call = node.call
+        assert call is not None
+        policy = node.retry
+        attempt = 0
+        if task.attempts:  # `_run_inline` already made (and reported) the first attempt
+            attempt = task.attempts
+            assert policy is not None
+            await asyncio.sleep(policy.delay(attempt))
+        while True:
+            attempt += 1
+            task.attempts = attempt
+            ctx, args, at, started = self._begin(rs, step, task, node, attempt, deps, emit)
+            try:
+                if not node.is_async:
+                    if node.timeout is None:
+                        out = call(*args)
+                    else:
+                        out = await asyncio.wait_for(asyncio.to_thread(call, *args), node.timeout)
+                elif node.timeout is None:
+                    out = await call(*args)
+                else:
+                    async with asyncio.timeout(node.timeout):
+                        out = await call(*args)
+            except Interrupt as signal:
+                return self._interrupted(rs, step, task, node, attempt, signal, emit)
+            except Exception as exc:
+                if (
+                    node.timeout is not None
+                    and isinstance(exc, TimeoutError)
+                    and not isinstance(exc, NodeTimeoutError)
+                ):
+                    exc = NodeTimeoutError(node.name, node.timeout)
+                if (
+                    policy is not None
+                    and attempt < policy.max_attempts
+                    and isinstance(exc, policy.retry_on)
+                ):
+                    delay = self._retrying(rs, step, task, node, attempt, exc, emit)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    continue
+                return self._failed(rs, step, task, node, attempt, exc, emit)
+            return self._end(rs, step, task, node, attempt, out, ctx, at, started, emit)
+
+    def _begin(
+        self,
+        rs: RunState,
+        step: int,
+        task: Task,
+        node: Node,
+        attempt: int,
+        deps: Any,
+        emit: Emit,
+    ) -> tuple[Context[Any] | None, tuple[Any, ...], float, float]:
+        state = rs.state
+        ctx: Context[Any] | None = None
+        if node.takes_ctx:
+            ctx = Context(
+                deps=deps,
+                state=state,
+                node=node.name,
+                step=step,
+                attempt=attempt,
+                run_id=rs.run_id,
+                task_id=task.id,
+                payload=task.payload,
+                error=task.error,
+                resume=task.resume,
+                emit=emit,
+            )
+        at = time.time()
+        emit(NodeStarted(rs.run_id, step, node.name, task.id, attempt, at))
+        return ctx, ((state,) if ctx is None else (state, ctx)), at, time.perf_counter()
+
+    def _end(
+        self,
+        rs: RunState,
+        step: int,
+        task: Task,
+        node: Node,
+        attempt: int,
+        out: Any,
+        ctx: Context[Any] | None,
+        at: float,
+        started: float,
+        emit: Emit,
+    ) -> Outcome:
+        update: Mapping[str, Any]
+        goto: tuple[Any, ...] | None
+        if ctx is None and type(out) is dict:
+            update, goto = out, None  # the common case, without a call
+        else:
+            try:
+                update, goto = self._normalise(node, out, ctx)
+            except OrchestratorError as err:
+                return self._failed(rs, step, task, node, attempt, err, emit)
+        emit(
+            NodeFinished(
+                rs.run_id,
+                step,
+                node.name,
+                task.id,
+                attempt,
+                update,
+                at,
+                time.perf_counter() - started,
+                None if ctx is None else ctx.detail,
+            )
+        )
+        return Outcome(task, attempt, update, goto)
+
+    def _interrupted(
+        self,
+        rs: RunState,
+        step: int,
+        task: Task,
+        node: Node,
+        attempt: int,
+        signal: Interrupt,
+        emit: Emit,
+    ) -> Outcome:
+        emit(Interrupted(rs.run_id, step, node.name, task.id, signal.request))
+        return Outcome(task, attempt, interrupt=signal.request, interrupted=True)
+
+    def _retrying(
+        self,
+        rs: RunState,
+        step: int,
+        task: Task,
+        node: Node,
+        attempt: int,
+        exc: Exception,
+        emit: Emit,
+    ) -> float:
+        assert node.retry is not None
+        delay = node.retry.delay(attempt)
+        task.attempts = attempt
+        emit(
+            NodeRetried(
+                rs.run_id, step, node.name, task.id, attempt, f"{type(exc).__name__}: {exc}", delay
+            )
+        )
+        return delay
+
+    def _failed(
+        self,
+        rs: RunState,
+        step: int,
+        task: Task,
+        node: Node,
+        attempt: int,
+        exc: Exception,
+        emit: Emit,
+    ) -> Outcome:
+        handled = node.on_error is not None
+        emit(
+            NodeFailed(
+                run_id=rs.run_id,
+                step=step,
+                node=node.name,
+                task_id=task.id,
+                attempt=attempt,
+                error_type=type(exc).__name__,
+                error=str(exc),
+                handled=handled,
+            )
+        )
+        if handled:
+            failure = Failure(
+                node=node.name, error_type=type(exc).__name__, message=str(exc), attempts=attempt
+            )
+            return Outcome(task=task, attempt=attempt, update=_EMPTY, failure=failure)
+        if isinstance(exc, InvalidUpdateError):
+            return Outcome(task=task, attempt=attempt, error=exc)
+        return Outcome(
+            task=task, attempt=attempt, error=NodeFailedError(node.name, step, attempt, exc)
+        )
+
+    def _normalise(
+        self,
+        node: Node,
+        out: Any,
+        ctx: Context[Any] | None,
+    ) -> tuple[Mapping[str, Any], tuple[Any, ...] | None]:
+        extra: dict[str, Any] = {} if ctx is None else ctx.updates
+        goto: tuple[Any, ...] | None = None
+        if isinstance(out, Command):
+            goto = tuple(out.goto) if out.goto else None
+            out = out.update
+        update: Mapping[str, Any]
+        if out is None:
+            update = extra or _EMPTY
+        elif type(out) is dict:
+            update = {**extra, **out} if extra else out
+        elif isinstance(out, Mapping):
+            update = {**extra, **out}
+        elif isinstance(out, self.schema.model):
+            update = {**extra, **{k: getattr(out, k) for k in out.model_fields_set}}
+        else:
+            raise InvalidUpdateError(node.name, out)
+        return update, goto
+
+    # --- the barrier: where the run goes next --------------------------------------------
+
+    def _advance(self, rs: RunState, outcomes: list[Outcome], emit: Emit) -> list[Task]:
+        """Evaluate out-edges of the finished tasks (or of START) and return the next step."""
+        nxt = _Frontier(self, rs, emit)
+        state = rs.state
+        if not outcomes:
+            self._follow(nxt, START, None, state)
+        for o in outcomes:
+            source = o.task.node
+            if o.failure is not None:
+                node = self.nodes[source]
+                assert node.on_error is not None
+                nxt.go(source, node.on_error, EdgeKind.ERROR, "on error", error=o.failure)
+            elif o.goto is not None:
+                self._goto(nxt, source, o.goto)
+            else:
+                self._follow(nxt, source, o, state)
+        if rs.joins or len(nxt.tasks) > 1:
+            nxt.release_joins()
+        return nxt.tasks
+
+    def _follow(self, nxt: _Frontier, source: str, o: Outcome | None, state: BaseModel) -> None:
+        edges, routes = self.exits[source]
+        for edge in edges:
+            if edge.when is not None:
+                try:
+                    taken = edge.when(state)
+                except Exception as exc:
+                    raise RouterFailedError(source, edge.label or "condition", exc) from exc
+                if not taken:
+                    continue
+            nxt.go(source, edge.target, edge.kind, edge.label)
+        for route in routes:
+            try:
+                value = route.fn(state)
+            except Exception as exc:
+                raise RouterFailedError(source, route.name, exc) from exc
+            mapping = route.mapping
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                payload = None
+                if isinstance(item, Send):
+                    item, payload = item.node, item.payload
+                if type(item) is str:
+                    target = mapping.get(item)
+                    label = "END" if item == END else item
+                else:
+                    target = resolve_target(item, mapping)
+                    label = _label(item)
+                if target is None:
+                    raise RouteError(source, item, route.targets)
+                nxt.go(source, target, EdgeKind.CONDITIONAL, label, payload)
+
+    def _goto(self, nxt: _Frontier, source: str, goto: tuple[Any, ...]) -> None:
+        allowed = self.nodes[source].goto
+        for item in goto:
+            payload = None
+            if isinstance(item, Send):
+                item, payload = item.node, item.payload
+            if item not in allowed:
+                raise RouteError(source, item, allowed)
+            nxt.go(source, item, EdgeKind.HANDOFF, None, payload=payload)
+
+
+class _Frontier:
+    """The tasks of the next step, built edge by edge with caps and joins applied."""
+
+    __slots__ = ("emit", "plain", "rs", "sched", "scheduled", "tasks")
+
+    def __init__(self, sched: Scheduler, rs: RunState, emit: Emit) -> None:
+        self.sched, self.rs, self.emit = sched, rs, emit
+        self.tasks: list[Task] = []
+        self.plain: set[str] | None = None  # nodes started by a plain edge, made on demand
+        self.scheduled: dict[str, int] | None = None  # tasks per capped node, made on demand
+
+    def go(
+        self,
+        source: str,
+        target: str,
+        kind: EdgeKind,
+        label: str | None,
+        payload: Any = None,
+        error: Failure | None = None,
+    ) -> None:
+        rs, sched = self.rs, self.sched
+        key = (source, target)
+        cap = sched.caps.get(key)
+        count = rs.edge_counts.get(key, 0)
+        if cap is not None and count >= cap.limit:
+            if cap.exit is None:
+                raise CapExceededError(
+                    f"edge {source!r} -> {target!r}",
+                    cap.limit,
+                    sched.cycle_of.get(source, (source, target)),
+                    rs.visits,
+                    rs.path,
+                )
+            self.go(source, cap.exit, EdgeKind.CAP_EXIT, f"cap {cap.limit}", payload=payload)
+            return
+        rs.edge_counts[key] = count + 1
+        self.emit(EdgeTaken(rs.run_id, rs.step, source, target, kind, label))
+        if target == END:
+            return
+        node = sched.nodes[target]
+        if node.join:
+            rs.joins.setdefault(target, []).append(source)
+            return
+        if node.max_visits is not None:
+            if payload is None and error is None and self.plain and target in self.plain:
+                return
+            if self.scheduled is None:
+                self.scheduled = {}
+            scheduled = self.scheduled.get(target, 0)
+            if rs.visits.get(target, 0) + scheduled >= node.max_visits:
+                if node.on_cap is None:
+                    raise CapExceededError(
+                        f"node {target!r}",
+                        node.max_visits,
+                        sched.cycle_of.get(target, (target,)),
+                        rs.visits,
+                        rs.path,
+                    )
+                self.go(
+                    target,
+                    node.on_cap,
+                    EdgeKind.CAP_EXIT,
+                    f"cap {node.max_visits}",
+                    payload=payload,
+                )
+                return
+            self.scheduled[target] = scheduled + 1
+        if payload is None and error is None:
+            plain = self.plain
+            if plain is None:
+                self.plain = {target}
+            elif target in plain:
+                return  # several plain edges into one node in one step: it runs once
+            else:
+                plain.add(target)
+        self._task(node, payload, error)
+
+    def _task(self, node: Node, payload: Any, error: Failure | None) -> None:
+        rs = self.rs
+        seq = rs.seq = rs.seq + 1
+        self.tasks.append(Task(node.name, seq, node.index << 40 | seq, payload, error))
+
+    def release_joins(self) -> None:
+        """Start the joins no live branch can still reach; order the step's tasks."""
+        rs = self.rs
+        if rs.joins:
+            live = {t.node for t in self.tasks}
+            waiting = set(rs.joins)
+            ancestors = self.sched.join_ancestors
+            ready = [j for j in rs.joins if not ((live | (waiting - {j})) & ancestors[j])]
+            if not ready and not self.tasks:
+                ready = list(rs.joins)  # joins that only wait on each other: let them all go
+            for name in ready:
+                del rs.joins[name]
+                self._task(self.sched.nodes[name], None, None)
+        if len(self.tasks) > 1:
+            self.tasks.sort(key=_order)
+
+
+def _order(task: Task) -> int:
+    return task.order
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return "END" if value == END or value is None else str(value)

@@ -1,0 +1,141 @@
+"""The state schema: which fields a user's pydantic model has, their reducers, and how the
+updates of one step are applied, validated and checked for conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import (
+    ConflictingWritesError,
+    InvalidGraphError,
+    StateValidationError,
+    UnknownFieldError,
+)
+from .reducers import Reducer, find_reducer
+
+S = TypeVar("S", bound=BaseModel)
+
+_new = object.__new__
+_setattr = object.__setattr__
+
+#: One write: the task label that made it, and the partial update.
+Write = tuple[str, Mapping[str, Any]]
+
+
+class StateSchema(Generic[S]):
+    """Knows a state model's fields and reducers, and applies updates to its instances."""
+
+    __slots__ = ("_frozen", "_validator", "extra_allowed", "fields", "model", "reducers")
+
+    def __init__(self, model: type[S]) -> None:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise InvalidGraphError(
+                f"the state must be a pydantic BaseModel subclass, got {model!r}"
+            )
+        self.model = model
+        self.fields: frozenset[str] = frozenset(model.model_fields)
+        self.reducers: dict[str, Reducer] = {}
+        for name, info in model.model_fields.items():
+            found = find_reducer(list(info.metadata))
+            if found is not None:
+                self.reducers[name] = found
+        self.extra_allowed = model.model_config.get("extra") == "allow"
+        self._frozen = bool(model.model_config.get("frozen"))
+        self._validator = model.__pydantic_validator__
+
+    def coerce(self, value: S | Mapping[str, Any] | None) -> S:
+        """Turn a run's input (a model instance, a dict, or None for defaults) into state."""
+        if isinstance(value, self.model):
+            return value
+        if value is None:
+            return self.model()
+        if isinstance(value, BaseModel):
+            value = value.model_dump(exclude_unset=True)
+        return self.model.model_validate(value)
+
+    def check_key(self, node: str, key: str) -> None:
+        if key not in self.fields and not self.extra_allowed:
+            raise UnknownFieldError(node, key, self.fields)
+
+    def apply(self, state: S, writes: Sequence[Write], step: int) -> S:
+        """Apply the writes of one step, in order, to a copy of ``state``.
+
+        Each write is validated as it is applied, so a bad value is reported against the node
+        that wrote it. Reducer-less fields may be written by one task per step only.
+        """
+        if not writes:
+            return state
+        if self._frozen:
+            return self._apply_frozen(state, writes, step)
+        # A shallow copy (BaseModel.__copy__ without its generic machinery), so earlier states
+        # stay as they were. validate_assignment gives the copy a fresh __dict__ (checked once
+        # at import, see _ASSIGN_REPLACES_DICT), so the dict is only copied when it would not.
+        new = _new(type(state))
+        _setattr(new, "__dict__", state.__dict__ if _ASSIGN_REPLACES_DICT else dict(state.__dict__))
+        _setattr(new, "__pydantic_fields_set__", set(state.__pydantic_fields_set__))
+        extra, private = state.__pydantic_extra__, state.__pydantic_private__
+        _setattr(new, "__pydantic_extra__", None if extra is None else dict(extra))
+        _setattr(new, "__pydantic_private__", None if private is None else dict(private))
+        assign = self._validator.validate_assignment
+        fields, reducers = self.fields, self.reducers
+        written_by: dict[str, str] = {}
+        for label, update in writes:
+            for key, value in update.items():
+                if key not in fields:
+                    self.check_key(label, key)
+                red = reducers.get(key)
+                if red is None:
+                    first = written_by.get(key)
+                    if first is not None:
+                        raise ConflictingWritesError(key, first, label, step)
+                    written_by[key] = label
+                else:
+                    value = red(getattr(new, key), value)
+                try:
+                    assign(new, key, value)
+                except ValidationError as exc:
+                    raise StateValidationError(label, key, _short(exc)) from exc
+        return new
+
+    def _apply_frozen(self, state: S, writes: Sequence[Write], step: int) -> S:
+        # Frozen models refuse assignment: fold into a dict and validate the whole model.
+        values = dict(state.__dict__)
+        written_by: dict[str, str] = {}
+        for label, update in writes:
+            for key, value in update.items():
+                self.check_key(label, key)
+                red = self.reducers.get(key)
+                if red is None:
+                    if key in written_by:
+                        raise ConflictingWritesError(key, written_by[key], label, step)
+                    written_by[key] = label
+                    values[key] = value
+                else:
+                    values[key] = red(values[key], value)
+                try:
+                    new = self.model.model_validate(values)
+                except ValidationError as exc:
+                    raise StateValidationError(label, key, _short(exc)) from exc
+                values = dict(new.__dict__)
+        return self.model.model_validate(values)
+
+
+def _assign_replaces_dict() -> bool:
+    class Probe(BaseModel):
+        x: int = 0
+
+    probe = Probe()
+    before = probe.__dict__
+    Probe.__pydantic_validator__.validate_assignment(probe, "x", 1)
+    return probe.__dict__ is not before and before == {"x": 0}
+
+
+_ASSIGN_REPLACES_DICT = _assign_replaces_dict()
+
+
+def _short(exc: ValidationError) -> str:
+    errs = exc.errors(include_url=False)
+    return "; ".join(f"{e['msg']} (got {e.get('input')!r:.80})" for e in errs[:3])
