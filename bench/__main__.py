@@ -81,6 +81,22 @@ async def w6() -> None:
     report("W6", "local", [s * 1e3 for s in samples], "ms")
 
 
+async def w7() -> None:
+    import os as _os
+
+    _os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+    graph = w.w7_graph(100)
+    data = {"messages": [{"role": "user", "content": "hi?"}]}
+
+    async def once() -> None:
+        result = await graph.run(data)
+        assert result.state.answer == "answer" * 100
+        assert result.usage["agent"]["requests"] == 101
+
+    samples = await measure(once, runs=max(5, RUNS // 2), warmup=1)
+    report("W7", "run", [s * 1e3 for s in samples], "ms")
+
+
 def w8() -> None:
     def timed(cmd: list[str]) -> Callable[[], None]:
         def run() -> None:
@@ -109,6 +125,7 @@ WORKLOADS: dict[str, Callable[[], object]] = {
     "W3": w3,
     "W4": w4,
     "W6": w6,
+    "W7": w7,
     "W8": w8,
 }
 

@@ -232,3 +232,54 @@ def w6_graph(delay: float = 0.02) -> CompiledGraph[Hop]:
         previous = f"hop{i}"
     g.add_edge(previous, END)
     return g.compile()
+
+
+# --- W7: an agent loop of 100 tool calls through the real Runner ------------------------------
+
+
+def w7_graph(tool_calls: int = 100) -> Any:
+    """An agent node with one function tool, driven by a scripted model: ``tool_calls`` calls,
+    then an answer (LangGraph's react_agent_100x shape)."""
+    import json
+
+    from agents import Agent, Model, ModelResponse, Usage, function_tool
+    from agents.testing import assistant_message, function_call
+
+    class LoopModel(Model):
+        """Calls the tool until it has seen ``tool_calls`` results, then answers."""
+
+        async def get_response(
+            self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+        ) -> ModelResponse:
+            seen = sum(
+                1
+                for item in input
+                if isinstance(item, dict) and item.get("type") == "function_call_output"
+            )
+            if seen < tool_calls:
+                query = f"{seen:08d}-" * 400  # 3600 characters, like the peer's shape
+                out = [
+                    function_call("search", json.dumps({"query": query}), call_id=f"call_{seen}")
+                ]
+            else:
+                out = [assistant_message("answer" * 100)]
+            return ModelResponse(output=out, usage=Usage(requests=1), response_id=None)
+
+        async def stream_response(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
+            raise NotImplementedError
+
+    @function_tool
+    def search(query: str) -> str:
+        """Search for the query."""
+        return f"result for query: {query}" * 10
+
+    class Messages(BaseModel):
+        messages: Annotated[list[dict[str, Any]], extend] = []
+        answer: str = ""
+
+    agent = Agent(name="react", instructions="Use the tool.", tools=[search], model=LoopModel())
+    g = Graph(Messages, name="w7").add_agent(
+        "agent", agent, output="answer", max_turns=tool_calls + 5
+    )
+    g.add_edge(START, "agent").add_edge("agent", END)
+    return g.compile()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Send,
     )
     from .errors import (
+        AgentRunError,
         CapExceededError,
         ConflictingWritesError,
         DeadEndError,
@@ -48,13 +49,17 @@ if TYPE_CHECKING:
         SyncInLoopError,
         UnboundedCycleError,
         UnknownFieldError,
+        UnknownHandoffError,
         UnknownNodeError,
         UnreachableNodeError,
     )
     from .events import (
+        AgentDelta,
+        AgentItem,
         EdgeTaken,
         Event,
         Interrupted,
+        ModelCalled,
         NodeFailed,
         NodeFinished,
         NodeRetried,
@@ -87,12 +92,16 @@ if TYPE_CHECKING:
         reducer,
     )
     from .run import (
+        RunOptions,
         RunResult,
         RunState,
         Waiting,
     )
 
 _WHERE: dict[str, str] = {
+    "AgentDelta": "events",
+    "AgentItem": "events",
+    "AgentRunError": "errors",
     "CapExceededError": "errors",
     "Command": "node",
     "CompiledGraph": "compiled",
@@ -112,6 +121,7 @@ _WHERE: dict[str, str] = {
     "InvalidGraphError": "errors",
     "InvalidUpdateError": "errors",
     "MissingEntryError": "errors",
+    "ModelCalled": "events",
     "NodeFailed": "events",
     "NodeFailedError": "errors",
     "NodeFinished": "events",
@@ -129,6 +139,7 @@ _WHERE: dict[str, str] = {
     "RunError": "errors",
     "RunFinished": "events",
     "RunId": "ids",
+    "RunOptions": "run",
     "RunResult": "run",
     "RunStarted": "events",
     "RunState": "run",
@@ -143,6 +154,7 @@ _WHERE: dict[str, str] = {
     "SyncInLoopError": "errors",
     "UnboundedCycleError": "errors",
     "UnknownFieldError": "errors",
+    "UnknownHandoffError": "errors",
     "UnknownNodeError": "errors",
     "UnreachableNodeError": "errors",
     "Waiting": "run",
@@ -156,6 +168,9 @@ _WHERE: dict[str, str] = {
 __all__ = [
     "END",
     "START",
+    "AgentDelta",
+    "AgentItem",
+    "AgentRunError",
     "CapExceededError",
     "Command",
     "CompiledGraph",
@@ -174,6 +189,7 @@ __all__ = [
     "InvalidGraphError",
     "InvalidUpdateError",
     "MissingEntryError",
+    "ModelCalled",
     "NodeFailed",
     "NodeFailedError",
     "NodeFinished",
@@ -191,6 +207,7 @@ __all__ = [
     "RunError",
     "RunFinished",
     "RunId",
+    "RunOptions",
     "RunResult",
     "RunStarted",
     "RunState",
@@ -204,6 +221,7 @@ __all__ = [
     "SyncInLoopError",
     "UnboundedCycleError",
     "UnknownFieldError",
+    "UnknownHandoffError",
     "UnknownNodeError",
     "UnreachableNodeError",
     "Waiting",

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from .errors import ResumeError, SyncInLoopError
 from .events import Event, RunStatus
-from .run import RunResult, RunState
+from .run import RunOptions, RunResult, RunState
 from .scheduler import Emit, Scheduler
 from .validate import check
 
@@ -28,6 +28,11 @@ class CompiledGraph(Generic[S]):
     """A graph that passed validation. Immutable; run it as often as you like, concurrently."""
 
     def __init__(self, graph: Graph[S]) -> None:
+        schema = graph.schema
+        for node in graph.nodes.values():
+            bind = getattr(node.call, "bind", None)
+            if bind is not None:  # agent nodes resolve their handoffs to nodes here
+                node.goto = bind(graph.nodes, schema.fields, schema.reducers)
         self.topology = check(graph)
         self.name = graph.name
         self.schema = graph.schema
@@ -35,6 +40,7 @@ class CompiledGraph(Generic[S]):
         self.declared_edges = tuple(graph.edges)
         self.routes = tuple(graph.routes)
         self.caps = tuple(graph.caps)
+        self.model = graph.model
         self._scheduler = Scheduler(self)
 
     @property
@@ -69,6 +75,9 @@ class CompiledGraph(Generic[S]):
         max_steps: int = DEFAULT_MAX_STEPS,
         concurrency: int | None = None,
         raise_on_error: bool = True,
+        model: Any = None,
+        model_provider: Any = None,
+        options: RunOptions | None = None,
     ) -> RunResult[S]:
         """Run the graph to completion (or until it pauses) and return its result.
 
@@ -76,8 +85,10 @@ class CompiledGraph(Generic[S]):
         ``concurrency`` bounds how many tasks of one step run at once. A failed run raises its
         error (``err.result`` holds the `RunResult`) unless ``raise_on_error=False``.
         """
+        rs = self.start(input, run_id=run_id)
+        rs.options = self._options(options, model, model_provider)
         return await self.continue_run(
-            self.start(input, run_id=run_id),
+            rs,
             deps=deps,
             max_steps=max_steps,
             concurrency=concurrency,
@@ -92,13 +103,18 @@ class CompiledGraph(Generic[S]):
         run_id: str | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
         concurrency: int | None = None,
+        model: Any = None,
+        model_provider: Any = None,
+        options: RunOptions | None = None,
     ) -> RunStream[S]:
         """Run the graph, yielding its events as they happen: ``async for event in stream``.
 
         After the loop, ``stream.result`` holds the `RunResult` (a failed run does not raise
         here: look at ``result.status``).
         """
-        return RunStream(self, self.start(input, run_id=run_id), deps, max_steps, concurrency)
+        rs = self.start(input, run_id=run_id)
+        rs.options = self._options(options, model, model_provider)
+        return RunStream(self, rs, deps, max_steps, concurrency)
 
     async def resume(
         self,
@@ -110,6 +126,9 @@ class CompiledGraph(Generic[S]):
         max_steps: int = DEFAULT_MAX_STEPS,
         concurrency: int | None = None,
         raise_on_error: bool = True,
+        model: Any = None,
+        model_provider: Any = None,
+        options: RunOptions | None = None,
     ) -> RunResult[S]:
         """Go on with a paused run, answering its interrupt with ``value``.
 
@@ -118,6 +137,8 @@ class CompiledGraph(Generic[S]):
         finish run again. The original result is left as it was.
         """
         rs = prepare_resume(run.snapshot if isinstance(run, RunResult) else run, value, values)
+        if options is not None or model is not None or model_provider is not None:
+            rs.options = self._options(options, model, model_provider)
         return await self.continue_run(
             rs,
             deps=deps,
@@ -152,6 +173,24 @@ class CompiledGraph(Generic[S]):
             result.error.result = result
             raise result.error
         return result
+
+    def _options(self, options: RunOptions | None, model: Any, model_provider: Any) -> RunOptions:
+        """The run's options: ``options`` with the ``model``/``model_provider`` shortcuts."""
+        if options is None:
+            return RunOptions(
+                graph=self.name,
+                model=model,
+                model_provider=model_provider,
+                graph_model=self.model,
+            )
+        return RunOptions(
+            graph=options.graph or self.name,
+            graph_model=self.model,
+            model=model if model is not None else options.model,
+            model_provider=model_provider if model_provider is not None else options.model_provider,
+            stream=options.stream,
+            recording=options.recording,
+        )
 
     def run_sync(
         self,

@@ -44,12 +44,13 @@ class Context(Generic[DepsT]):
         "_emit",
         "_interrupts_seen",
         "_resume",
-        "_updates",
+        "_writes",
         "attempt",
         "deps",
         "detail",
         "error",
         "node",
+        "options",
         "payload",
         "run_id",
         "state",
@@ -71,6 +72,7 @@ class Context(Generic[DepsT]):
         error: Failure | None = None,
         resume: list[Any] | None = None,
         emit: Callable[[Any], None] | None = None,
+        options: Any = None,
     ) -> None:
         self.deps = deps
         self.state = state
@@ -82,20 +84,26 @@ class Context(Generic[DepsT]):
         self.payload = payload
         self.error = error
         self._resume = resume or []
-        self._updates: dict[str, Any] = {}
+        self._writes: list[dict[str, Any]] = []
         self._interrupts_seen = 0
         self._emit = emit
+        #: The run's `RunOptions` (models, streaming, replay), set by the scheduler.
+        self.options = options
         #: Extra facts a node kind reports in its NodeFinished event (a subgraph's run summary).
         self.detail: Any = None
 
     def update(self, **fields: Any) -> None:
-        """Add fields to this node's update (applied at the step barrier like its return value)."""
-        self._updates.update(fields)
+        """Add a write to this node's update, applied at the step barrier before its return value.
+
+        Each call is its own write, so a field with a reducer gets every call (a tool recording
+        three findings appends three items); a field without one keeps the last value.
+        """
+        self._writes.append(fields)
 
     @property
-    def updates(self) -> dict[str, Any]:
-        """What `update` has collected so far."""
-        return self._updates
+    def writes(self) -> list[dict[str, Any]]:
+        """The writes `update` has collected so far, in call order."""
+        return self._writes
 
     def interrupt(self, request: Any = None) -> Any:
         """Pause the run until someone resumes it with a value, then return that value.

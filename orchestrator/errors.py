@@ -96,6 +96,15 @@ class RouteTargetError(GraphError):
         )
 
 
+class UnknownHandoffError(GraphError):
+    def __init__(self, node: str, agent: str, target: str) -> None:
+        self.node, self.agent, self.target = node, agent, target
+        super().__init__(
+            f"agent node {node!r} (agent {agent!r}) hands off to agent {target!r}, which is not "
+            "a node of the graph; add it with add_agent(...) or remove the handoff"
+        )
+
+
 class InvalidGraphError(GraphError):
     """A definition call was given something it cannot use (the message says what)."""
 
@@ -113,6 +122,18 @@ class NodeFailedError(RunError):
         super().__init__(
             f"node {node!r} failed at step {step} (attempt {attempt}): "
             f"{type(cause).__name__}: {cause}"
+        )
+        self.__cause__ = cause
+
+
+class AgentRunError(RunError):
+    """An agent node's run failed: a guardrail tripped, too many turns, bad model output, or a
+    model/transport error. Goes through the node's retry policy and ``on_error`` edge."""
+
+    def __init__(self, node: str, agent: str, cause: BaseException) -> None:
+        self.node, self.agent, self.cause = node, agent, cause
+        super().__init__(
+            f"agent {agent!r} in node {node!r} failed: {type(cause).__name__}: {cause}"
         )
         self.__cause__ = cause
 

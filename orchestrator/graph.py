@@ -32,12 +32,22 @@ if TYPE_CHECKING:
 S = TypeVar("S", bound=BaseModel)
 
 
+class _Auto:
+    """Marks an option left to its default, where None means something else."""
+
+
+_AUTO = _Auto()
+
+
 class Graph(Generic[S]):
     """A typed directed graph over the state model ``S``."""
 
-    def __init__(self, state: type[S], *, name: str | None = None) -> None:
+    def __init__(self, state: type[S], *, name: str | None = None, model: Any = None) -> None:
+        """``model`` (a model name or an SDK Model) is the default of this graph's agent nodes
+        that name none themselves; a run's ``model=`` still overrides it."""
         self.schema: StateSchema[S] = StateSchema(state)
         self.name = name or state.__name__
+        self.model = model
         self.nodes: dict[str, Node] = {}
         self.edges: list[Edge] = []
         self.routes: list[Route] = []
@@ -179,6 +189,61 @@ class Graph(Generic[S]):
             **options,
         )
 
+    def add_agent(
+        self,
+        name: str,
+        agent: Any,
+        *,
+        prompt: str | Callable[[Any], Any] | None = None,
+        reads: Sequence[str] = (),
+        history: bool = True,
+        messages: str | _Auto | None = _AUTO,
+        output: str | None = None,
+        model: Any = None,
+        max_turns: int = 10,
+        stream: bool = False,
+        description: str = "",
+        **options: Any,
+    ) -> Graph[S]:
+        """Add an OpenAI Agents SDK agent as a node.
+
+        Input: the conversation in ``messages`` (default: the state's ``messages`` field, if
+        any), followed by a user message from ``prompt`` (a format string over the state's
+        fields, or a function of the state) or from the fields named in ``reads``. Output: the
+        new conversation items are added to ``messages``, and the final output (text, or the
+        agent's structured ``output_type``) is written to ``output``. Handoffs to agents that
+        are nodes of this graph become handoff edges the scheduler follows. ``model`` (a name or
+        an SDK Model) overrides the agent's; ``stream=True`` streams its text into the events.
+        Other options (retry, timeout, max_visits, on_cap, on_error) as for `add_node`.
+        """
+        from .agent import agent_node
+
+        if isinstance(messages, _Auto):
+            messages = "messages" if "messages" in self.schema.fields else None
+        node = agent_node(
+            name,
+            agent,
+            prompt=prompt,
+            reads=reads,
+            history=history,
+            messages=messages,
+            output=output,
+            model=model,
+            max_turns=max_turns,
+            stream=stream,
+            description=description,
+        )
+        return self._add(
+            node,
+            options.pop("retry", None),
+            options.pop("timeout", None),
+            options.pop("max_visits", None),
+            options.pop("on_cap", None),
+            options.pop("on_error", None),
+            (),
+            **options,
+        )
+
     def add(self, node: Node) -> Graph[S]:
         """Add a prebuilt node (agent nodes are made this way by `orchestrator.agent`)."""
         if node.name in self.nodes or node.name in (START, END):
@@ -259,10 +324,43 @@ class Graph(Generic[S]):
         payload), or END when END is declared (``Literal["a", "__end__"]``, ``Literal["a"] |
         None`` where None means END, or END among ``targets``).
         """
+        label = name or str(getattr(router, "__name__", "route"))
+        return self._route(source, router, targets, route_values(router), label)
+
+    def add_field_route(
+        self,
+        source: str,
+        path: str,
+        targets: Mapping[Hashable, str] | Sequence[str] | None = None,
+    ) -> Graph[S]:
+        """Route out of ``source`` on a state field, e.g. ``"classification.department"``.
+
+        The field's type (an Enum or a ``Literal``, possibly inside an agent's structured
+        output model) declares the route values; compile checks that each names a node or is
+        mapped to one by ``targets``. Enum values name nodes by their ``.value``.
+        """
+        parts = path.split(".")
+        annotation = _field_annotation(self.schema.model, parts, path)
+
+        def router(state: Any) -> Any:
+            value = state
+            for part in parts:
+                value = getattr(value, part)
+            return value
+
+        router.__annotations__["return"] = annotation
+        return self._route(source, router, targets, route_values(router), path)
+
+    def _route(
+        self,
+        source: str,
+        router: Callable[[Any], Any],
+        targets: Mapping[Hashable, str] | Sequence[str] | None,
+        declared: tuple[list[Hashable], bool] | None,
+        label: str,
+    ) -> Graph[S]:
         if source == END:
             raise InvalidGraphError("END has no out-edges; route from a node instead")
-        label = name or str(getattr(router, "__name__", "route"))
-        declared = route_values(router)
         fanout = declared[1] if declared else True
         mapping: dict[Hashable, str]
         if targets is None:
@@ -318,6 +416,24 @@ class Graph(Generic[S]):
         from .compiled import CompiledGraph
 
         return CompiledGraph(self)
+
+
+def _field_annotation(model: type[BaseModel], parts: list[str], path: str) -> Any:
+    """The annotation at a dotted field path of a model, through nested models and Optional."""
+    import types
+
+    current: Any = model
+    for part in parts:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            owner = getattr(current, "__name__", current)
+            raise InvalidGraphError(f"field route {path!r}: {part!r} is not a field of {owner}")
+        current = fields[part].annotation
+        if typing.get_origin(current) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            if len(args) == 1:
+                current = args[0]
+    return current
 
 
 def _value_name(value: Any) -> str:

@@ -16,6 +16,27 @@ from .events import Event, RunStatus
 S = TypeVar("S", bound=BaseModel)
 
 
+@dataclass(slots=True, kw_only=True)
+class RunOptions:
+    """Per-process settings of a run, handed to nodes as ``ctx.options``; never checkpointed.
+
+    ``model`` (a model name or an SDK ``Model``) overrides every agent's model;
+    ``model_provider`` resolves model names (default: from the environment, else offline);
+    ``stream`` runs every agent node streamed; ``recording`` answers model calls from a
+    recorded run instead of calling any model (recorded replay).
+    """
+
+    graph: str = ""
+    model: Any = None
+    model_provider: Any = None
+    graph_model: Any = None  # the graph's default for agents that name no model
+    stream: bool = False
+    recording: dict[str, Any] | None = None
+
+    def replay_for(self, node: str) -> dict[str, Any] | None:
+        return self.recording
+
+
 @dataclass(slots=True)
 class Task:
     """One execution of a node in a step. ``order`` fixes where its update is applied."""
@@ -41,6 +62,7 @@ class Outcome:
     error: OrchestratorError | None = None  # failed, and the run fails with it
     interrupt: Any = None
     interrupted: bool = False
+    pre: list[dict[str, Any]] | None = None  # ctx.update() writes, applied before ``update``
 
     @property
     def done(self) -> bool:
@@ -81,6 +103,7 @@ class RunState:
     waiting: list[Waiting] = field(default_factory=list)
     error: OrchestratorError | None = None
     next_names: list[str] | None = None  # node names of ``tasks``, when already listed
+    options: RunOptions | None = None  # per-process settings, not part of a checkpoint
 
     def clone(self) -> RunState:
         """A copy that can go on independently (the state model itself is never mutated)."""
@@ -110,6 +133,7 @@ class RunState:
             status=self.status,
             waiting=list(self.waiting),
             error=self.error,
+            options=self.options,
         )
 
 
@@ -132,3 +156,16 @@ class RunResult(Generic[S]):
     @property
     def completed(self) -> bool:
         return self.status is RunStatus.COMPLETED
+
+    @property
+    def usage(self) -> dict[str, dict[str, int]]:
+        """Model usage per node (requests and tokens), from the recorded model calls."""
+        from .events import ModelCalled
+
+        totals: dict[str, dict[str, int]] = {}
+        for event in self.events:
+            if isinstance(event, ModelCalled):
+                node = totals.setdefault(event.node, {})
+                for key, value in event.usage.items():
+                    node[key] = node.get(key, 0) + value
+        return totals

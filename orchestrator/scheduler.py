@@ -144,8 +144,17 @@ class Scheduler:
             )
             return False
 
-        writes = [(o.task.node, o.update) for o in outcomes if o.update]
-        rs.state = self.schema.apply(rs.state, writes, step)
+        writes: list[tuple[str, Mapping[str, Any]]] = []
+        owners: list[int] = []  # the task of each write: two tasks writing one field conflict
+        for o in outcomes:
+            if o.pre:
+                for write in o.pre:
+                    writes.append((o.task.node, write))
+                    owners.append(o.task.id)
+            if o.update:
+                writes.append((o.task.node, o.update))
+                owners.append(o.task.id)
+        rs.state = self.schema.apply(rs.state, writes, step, owners)
         path, visits = rs.path, rs.visits
         for o in outcomes:
             name = o.task.node
@@ -290,6 +299,7 @@ class Scheduler:
                 run_id=rs.run_id,
                 task_id=task.id,
                 payload=task.payload,
+                options=rs.options,
                 error=task.error,
                 resume=task.resume,
                 emit=emit,
@@ -317,9 +327,11 @@ class Scheduler:
             update, goto = out, None  # the common case, without a call
         else:
             try:
-                update, goto = self._normalise(node, out, ctx)
+                update, goto = self._normalise(node, out)
             except OrchestratorError as err:
                 return self._failed(rs, step, task, node, attempt, err, emit)
+        pre = None if ctx is None else ctx.writes or None
+        shown = update if pre is None else _merged([*pre, update])
         emit(
             NodeFinished(
                 rs.run_id,
@@ -327,13 +339,13 @@ class Scheduler:
                 node.name,
                 task.id,
                 attempt,
-                update,
+                shown,
                 at,
                 time.perf_counter() - started,
                 None if ctx is None else ctx.detail,
             )
         )
-        return Outcome(task, attempt, update, goto)
+        return Outcome(task, attempt, update, goto, pre=pre)
 
     def _interrupted(
         self,
@@ -406,25 +418,18 @@ class Scheduler:
         self,
         node: Node,
         out: Any,
-        ctx: Context[Any] | None,
     ) -> tuple[Mapping[str, Any], tuple[Any, ...] | None]:
-        extra: dict[str, Any] = {} if ctx is None else ctx.updates
         goto: tuple[Any, ...] | None = None
         if isinstance(out, Command):
             goto = tuple(out.goto) if out.goto else None
             out = out.update
-        update: Mapping[str, Any]
         if out is None:
-            update = extra or _EMPTY
-        elif type(out) is dict:
-            update = {**extra, **out} if extra else out
-        elif isinstance(out, Mapping):
-            update = {**extra, **out}
-        elif isinstance(out, self.schema.model):
-            update = {**extra, **{k: getattr(out, k) for k in out.model_fields_set}}
-        else:
-            raise InvalidUpdateError(node.name, out)
-        return update, goto
+            return _EMPTY, goto
+        if isinstance(out, Mapping):
+            return out, goto
+        if isinstance(out, self.schema.model):
+            return {k: getattr(out, k) for k in out.model_fields_set}, goto
+        raise InvalidUpdateError(node.name, out)
 
     # --- the barrier: where the run goes next --------------------------------------------
 
@@ -587,6 +592,14 @@ class _Frontier:
                 self._task(self.sched.nodes[name], None, None)
         if len(self.tasks) > 1:
             self.tasks.sort(key=_order)
+
+
+def _merged(writes: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """One dict showing a task's writes (for events; the writes themselves stay separate)."""
+    shown: dict[str, Any] = {}
+    for write in writes:
+        shown.update(write)
+    return shown
 
 
 def _order(task: Task) -> int:

@@ -60,16 +60,19 @@ class StateSchema(Generic[S]):
         if key not in self.fields and not self.extra_allowed:
             raise UnknownFieldError(node, key, self.fields)
 
-    def apply(self, state: S, writes: Sequence[Write], step: int) -> S:
+    def apply(
+        self, state: S, writes: Sequence[Write], step: int, owners: Sequence[int] | None = None
+    ) -> S:
         """Apply the writes of one step, in order, to a copy of ``state``.
 
         Each write is validated as it is applied, so a bad value is reported against the node
-        that wrote it. Reducer-less fields may be written by one task per step only.
+        that wrote it. A reducer-less field may be written by one task per step only;
+        ``owners`` names the task of each write (default: each write is its own task).
         """
         if not writes:
             return state
         if self._frozen:
-            return self._apply_frozen(state, writes, step)
+            return self._apply_frozen(state, writes, step, owners)
         # A shallow copy (BaseModel.__copy__ without its generic machinery), so earlier states
         # stay as they were. validate_assignment gives the copy a fresh __dict__ (checked once
         # at import, see _ASSIGN_REPLACES_DICT), so the dict is only copied when it would not.
@@ -81,17 +84,18 @@ class StateSchema(Generic[S]):
         _setattr(new, "__pydantic_private__", None if private is None else dict(private))
         assign = self._validator.validate_assignment
         fields, reducers = self.fields, self.reducers
-        written_by: dict[str, str] = {}
-        for label, update in writes:
+        written_by: dict[str, tuple[str, int]] = {}
+        for index, (label, update) in enumerate(writes):
+            owner = index if owners is None else owners[index]
             for key, value in update.items():
                 if key not in fields:
                     self.check_key(label, key)
                 red = reducers.get(key)
                 if red is None:
                     first = written_by.get(key)
-                    if first is not None:
-                        raise ConflictingWritesError(key, first, label, step)
-                    written_by[key] = label
+                    if first is not None and first[1] != owner:
+                        raise ConflictingWritesError(key, first[0], label, step)
+                    written_by[key] = (label, owner)
                 else:
                     value = red(getattr(new, key), value)
                 try:
@@ -100,18 +104,22 @@ class StateSchema(Generic[S]):
                     raise StateValidationError(label, key, _short(exc)) from exc
         return new
 
-    def _apply_frozen(self, state: S, writes: Sequence[Write], step: int) -> S:
+    def _apply_frozen(
+        self, state: S, writes: Sequence[Write], step: int, owners: Sequence[int] | None
+    ) -> S:
         # Frozen models refuse assignment: fold into a dict and validate the whole model.
         values = dict(state.__dict__)
-        written_by: dict[str, str] = {}
-        for label, update in writes:
+        written_by: dict[str, tuple[str, int]] = {}
+        for index, (label, update) in enumerate(writes):
+            owner = index if owners is None else owners[index]
             for key, value in update.items():
                 self.check_key(label, key)
                 red = self.reducers.get(key)
                 if red is None:
-                    if key in written_by:
-                        raise ConflictingWritesError(key, written_by[key], label, step)
-                    written_by[key] = label
+                    first = written_by.get(key)
+                    if first is not None and first[1] != owner:
+                        raise ConflictingWritesError(key, first[0], label, step)
+                    written_by[key] = (label, owner)
                     values[key] = value
                 else:
                     values[key] = red(values[key], value)

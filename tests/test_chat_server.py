@@ -17,10 +17,7 @@ from agents import Agent, OpenAIProvider, RunConfig, Runner, function_tool
 from openai.types.responses import ResponseTextDeltaEvent
 from pydantic import BaseModel
 
-try:
-    from tests.support.chat_server import ChatServer, ErrorReply, ToolCall
-except ModuleNotFoundError:  # the bare `pytest` script puts tests/, not the repo, on sys.path
-    from support.chat_server import ChatServer, ErrorReply, ToolCall  # type: ignore[no-redef]
+from tests.support.chat_server import ChatServer, ErrorReply, ToolCall
 
 MODEL = "local-test"
 

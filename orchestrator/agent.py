@@ -1,0 +1,493 @@
+"""Agent nodes: an OpenAI Agents SDK agent as a node of the graph, with the scheduler (not
+``Runner``) following its handoffs.
+
+An agent's handoffs to other agent nodes become handoff edges. At run time the node runs a clone
+of the agent whose handoffs are swapped for function tools with the very same name, description,
+schema and ``is_enabled``; calling one runs the handoff's own ``on_invoke_handoff`` (so
+``on_handoff`` and ``input_type`` validation still happen), ends the node, and the scheduler
+takes the edge. This module imports the SDK; the engine imports it only when building agent
+nodes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from agents import (
+    Agent,
+    AgentsException,
+    FunctionTool,
+    Handoff,
+    RunConfig,
+    RunContextWrapper,
+    Runner,
+    handoff,
+)
+from agents.agent import ToolsToFinalOutputResult
+from agents.items import (
+    HandoffCallItem,
+    HandoffOutputItem,
+    ItemHelpers,
+    MessageOutputItem,
+    ReasoningItem,
+    RunItem,
+    ToolCallItem,
+    ToolCallOutputItem,
+)
+from agents.tool import FunctionToolResult
+from pydantic import BaseModel
+
+from .context import Context, Interrupt
+from .errors import AgentRunError, InvalidGraphError, UnknownHandoffError
+from .events import AgentItem
+from .models import (
+    Recorder,
+    RecordingModel,
+    RecordingProvider,
+    ReplayMiss,
+    default_model_name,
+    environment_provider,
+    tracing_enabled,
+)
+from .node import Command, Node, NodeKind, RetryPolicy
+from .reducers import extend
+
+if TYPE_CHECKING:
+    from .compiled import CompiledGraph
+
+Prompt = str | Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Transition:
+    target_agent: Any
+    node: str
+    tool_name: str
+
+
+class AgentCall:
+    """The call of an agent node: build its input from state, run the agent, map the result."""
+
+    def __init__(
+        self,
+        name: str,
+        agent: Agent[Any],
+        *,
+        prompt: Prompt | None,
+        reads: Sequence[str],
+        history: bool,
+        messages: str | None,
+        output: str | None,
+        model: Any,
+        max_turns: int,
+        stream: bool,
+    ) -> None:
+        self.name, self.agent = name, agent
+        self.prompt, self.reads, self.history = prompt, tuple(reads), history
+        self.messages, self.output = messages, output
+        self.model, self.max_turns, self.stream = model, max_turns, stream
+        #: model name -> name of the agent-as-tool using it, to label nested model calls.
+        self.nested = _nested_agents(agent)
+        #: handoff tool name -> (Handoff, target node), filled by `bind` at compile time.
+        self.handoffs: dict[str, tuple[Handoff[Any, Any], str]] = {}
+        self.messages_reduced = False
+
+    # --- compile time ----------------------------------------------------------------------
+
+    def bind(
+        self, nodes: Mapping[str, Node], fields: frozenset[str], reducers: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        """Resolve handoff targets to nodes; return them as the node's goto targets."""
+        if self.messages is not None and self.messages not in fields:
+            raise InvalidGraphError(
+                f"agent node {self.name!r}: messages field {self.messages!r} is not a state field"
+            )
+        if self.output is not None and self.output not in fields:
+            raise InvalidGraphError(
+                f"agent node {self.name!r}: output field {self.output!r} is not a state field"
+            )
+        for read in self.reads:
+            if read not in fields:
+                raise InvalidGraphError(
+                    f"agent node {self.name!r}: reads {read!r}, which is not a state field"
+                )
+        if self.messages is None and self.prompt is None and not self.reads:
+            raise InvalidGraphError(
+                f"agent node {self.name!r} has no input: give the state a 'messages' field, "
+                "or pass prompt= or reads="
+            )
+        self.messages_reduced = self.messages is not None and self.messages in reducers
+        by_agent = {
+            id(n.call.agent): n.name for n in nodes.values() if isinstance(n.call, AgentCall)
+        }
+        by_name = {
+            n.call.agent.name: n.name for n in nodes.values() if isinstance(n.call, AgentCall)
+        }
+        self.handoffs = {}
+        for item in self.agent.handoffs:
+            spec = item if isinstance(item, Handoff) else handoff(item)
+            ref = getattr(spec, "_agent_ref", None)
+            target_agent = ref() if ref is not None else None
+            node = by_agent.get(id(target_agent)) if target_agent is not None else None
+            node = node or by_name.get(spec.agent_name)
+            if node is None:
+                raise UnknownHandoffError(self.name, self.agent.name, spec.agent_name)
+            self.handoffs[spec.tool_name] = (spec, node)
+        return tuple(dict.fromkeys(node for _, node in self.handoffs.values()))
+
+    # --- run time --------------------------------------------------------------------------
+
+    def _input(self, state: BaseModel) -> tuple[list[Any], int]:
+        """The agent's input items, and how many of them were already in the conversation."""
+        items: list[Any] = []
+        if self.messages is not None and self.history:
+            items.extend(getattr(state, self.messages) or ())
+        known = len(items)
+        text = self._prompt_text(state)
+        if text is not None:
+            items.append({"role": "user", "content": text})
+        elif not items:
+            raise AgentRunError(
+                self.name,
+                self.agent.name,
+                ValueError("nothing to say: the conversation is empty and no prompt is set"),
+            )
+        return items, known
+
+    def _prompt_text(self, state: BaseModel) -> str | None:
+        if callable(self.prompt):
+            value = self.prompt(state)
+            return None if value is None else str(value)
+        if isinstance(self.prompt, str):
+            return self.prompt.format(**{k: getattr(state, k) for k in type(state).model_fields})
+        if self.reads:
+            return "\n\n".join(
+                f"{field}: {_as_text(getattr(state, field))}" for field in self.reads
+            )
+        return None
+
+    def _clone(
+        self,
+        options: Any,
+        recorder: Recorder,
+        provider: Any,
+        model: Any,
+        transitions: list[_Transition],
+    ) -> Agent[Any]:
+        """The agent as this node runs it: handoffs as transition tools, model recorded."""
+        agent = self.agent
+        tools = list(agent.tools)
+        for tool_name, (spec, node) in self.handoffs.items():
+            tools.append(_transition_tool(spec, node, tool_name, transitions))
+        behaviour = _stop_on_transition(agent.tool_use_behavior, transitions)
+        chosen = model if model is not None else self.model
+        if chosen is None:
+            chosen = agent.model
+        if chosen is None and options is not None:
+            chosen = options.graph_model
+        if chosen is None or isinstance(chosen, str):
+            name = chosen or default_model_name(provider)
+            inner = None if recorder.replay is not None else provider.get_model(name)
+            wrapped = RecordingModel(inner, recorder, name or "default")
+        else:
+            inner = None if recorder.replay is not None else chosen
+            wrapped = RecordingModel(inner, recorder, type(chosen).__name__)
+        return agent.clone(handoffs=[], tools=tools, tool_use_behavior=behaviour, model=wrapped)
+
+    async def __call__(self, state: BaseModel, ctx: Context[Any]) -> Command | dict[str, Any]:
+        options = ctx.options
+        items, known = self._input(state)
+        recorder = Recorder(
+            emit=ctx.emit,
+            run_id=ctx.run_id,
+            node=self.name,
+            step=ctx.step,
+            task_id=ctx.task_id,
+            agent=self.agent.name,
+            replay=options.replay_for(self.name) if options is not None else None,
+        )
+        base_provider = (options.model_provider if options is not None else None) or (
+            environment_provider()
+        )
+        run_model = options.model if options is not None else None
+        transitions: list[_Transition] = []
+        agent = self._clone(options, recorder, base_provider, run_model, transitions)
+        stream = self.stream or bool(options is not None and options.stream)
+        config = RunConfig(
+            model_provider=RecordingProvider(base_provider, recorder, self.nested),
+            tracing_disabled=not tracing_enabled(),
+            workflow_name=options.graph if options is not None else self.name,
+            group_id=ctx.run_id,
+            trace_metadata={"node": self.name, "run_id": ctx.run_id},
+        )
+        try:
+            if stream:
+                streamed = Runner.run_streamed(
+                    agent, items, context=ctx, max_turns=self.max_turns, run_config=config
+                )
+                async for _ in streamed.stream_events():
+                    pass  # text deltas are reported by the recording model as they arrive
+                result: Any = streamed
+            else:
+                result = await Runner.run(
+                    agent, items, context=ctx, max_turns=self.max_turns, run_config=config
+                )
+        except (Interrupt, AgentRunError):
+            raise
+        except ReplayMiss:
+            raise
+        except AgentsException as exc:
+            raise AgentRunError(self.name, self.agent.name, exc) from exc
+        except Exception as exc:  # transport and provider errors: retryable like any failure
+            raise AgentRunError(self.name, self.agent.name, exc) from exc
+
+        self._report_items(ctx, result.new_items)
+        update: dict[str, Any] = {}
+        if self.messages is not None:
+            new = result.to_input_list()[known:]
+            if self.messages_reduced:
+                update[self.messages] = new
+            else:
+                update[self.messages] = [*items[:known], *new]
+        if transitions:
+            return Command(update=update, goto=(transitions[0].node,))
+        if self.output is not None:
+            update[self.output] = result.final_output
+        return update
+
+    def _report_items(self, ctx: Context[Any], items: list[RunItem]) -> None:
+        transition_tools = set(self.handoffs)
+        for item in items:
+            kind, content, name = _describe(item, transition_tools)
+            if kind:
+                ctx.emit(
+                    AgentItem(
+                        ctx.run_id,
+                        ctx.step,
+                        self.name,
+                        ctx.task_id,
+                        getattr(item.agent, "name", self.agent.name),
+                        kind,
+                        content,
+                        name,
+                    )
+                )
+
+
+def _nested_agents(agent: Agent[Any], seen: set[int] | None = None) -> dict[str, str]:
+    """Model names of the agents this agent uses as tools (recursively), mapped to their names."""
+    seen = seen if seen is not None else {id(agent)}
+    found: dict[str, str] = {}
+    for tool in agent.tools:
+        inner = getattr(tool, "_agent_instance", None)
+        if isinstance(inner, Agent) and id(inner) not in seen:
+            seen.add(id(inner))
+            if isinstance(inner.model, str):
+                found.setdefault(inner.model, inner.name)
+            found.update({k: v for k, v in _nested_agents(inner, seen).items() if k not in found})
+    return found
+
+
+def _describe(item: RunItem, transition_tools: set[str]) -> tuple[str, str, str | None]:
+    if isinstance(item, MessageOutputItem):
+        return "message", ItemHelpers.text_message_output(item), None
+    if isinstance(item, ToolCallItem):
+        raw = item.raw_item
+        name = getattr(raw, "name", None) or (raw.get("name") if isinstance(raw, dict) else None)
+        args = getattr(raw, "arguments", None) or (
+            raw.get("arguments") if isinstance(raw, dict) else ""
+        )
+        kind = "handoff" if name in transition_tools else "tool_call"
+        return kind, str(args or ""), name
+    if isinstance(item, ToolCallOutputItem):
+        return "tool_output", _as_text(item.output), None
+    if isinstance(item, HandoffCallItem):
+        return "handoff", item.raw_item.arguments, item.raw_item.name
+    if isinstance(item, HandoffOutputItem):
+        return "", "", None
+    if isinstance(item, ReasoningItem):
+        return "reasoning", "", None
+    return "", "", None
+
+
+def _transition_tool(
+    spec: Handoff[Any, Any], node: str, tool_name: str, transitions: list[_Transition]
+) -> FunctionTool:
+    async def invoke(ctx: RunContextWrapper[Any], arguments: str) -> str:
+        target = await spec.on_invoke_handoff(ctx, arguments)
+        transitions.append(_Transition(target, node, tool_name))
+        return spec.get_transfer_message(target)
+
+    return FunctionTool(
+        name=spec.tool_name,
+        description=spec.tool_description,
+        params_json_schema=spec.input_json_schema,
+        on_invoke_tool=invoke,
+        strict_json_schema=spec.strict_json_schema,
+        is_enabled=spec.is_enabled,
+    )
+
+
+def _stop_on_transition(original: Any, transitions: list[_Transition]) -> Any:
+    """A tool_use_behavior that ends the run at a transition, else defers to the agent's own."""
+
+    async def behaviour(
+        ctx: RunContextWrapper[Any], results: list[FunctionToolResult]
+    ) -> ToolsToFinalOutputResult:
+        if transitions:
+            return ToolsToFinalOutputResult(
+                is_final_output=True, final_output=transitions[0].target_agent.name
+            )
+        if original == "stop_on_first_tool" and results:
+            return ToolsToFinalOutputResult(is_final_output=True, final_output=results[0].output)
+        if isinstance(original, dict):  # StopAtTools
+            names = original["stop_at_tool_names"]
+            for result in results:
+                if result.tool.name in names:
+                    return ToolsToFinalOutputResult(
+                        is_final_output=True, final_output=result.output
+                    )
+            return ToolsToFinalOutputResult(is_final_output=False)
+        if callable(original):
+            out = original(ctx, results)
+            if hasattr(out, "__await__"):
+                out = await out
+            assert isinstance(out, ToolsToFinalOutputResult)
+            return out
+        return ToolsToFinalOutputResult(is_final_output=False)
+
+    return behaviour
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "model_dump_json"):
+        return str(value.model_dump_json())
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def agent_node(
+    name: str,
+    agent: Agent[Any],
+    *,
+    prompt: Prompt | None = None,
+    reads: Sequence[str] = (),
+    history: bool = True,
+    messages: str | None = "messages",
+    output: str | None = None,
+    model: Any = None,
+    max_turns: int = 10,
+    stream: bool = False,
+    retry: RetryPolicy | int | None = None,
+    description: str = "",
+) -> Node:
+    """Build an agent node (use `Graph.add_agent`, which calls this)."""
+    if not isinstance(agent, Agent):
+        raise InvalidGraphError(f"agent node {name!r}: expected an agents.Agent, got {agent!r}")
+    call = AgentCall(
+        name,
+        agent,
+        prompt=prompt,
+        reads=reads,
+        history=history,
+        messages=messages,
+        output=output,
+        model=model,
+        max_turns=max_turns,
+        stream=stream,
+    )
+    agent_tools = [
+        t.name
+        for t in agent.tools
+        if isinstance(t, FunctionTool) and getattr(t, "_is_agent_tool", False)
+    ]
+    tools = [getattr(t, "name", type(t).__name__) for t in agent.tools]
+    return Node(
+        name=name,
+        kind=NodeKind.AGENT,
+        call=call,
+        is_async=True,
+        takes_ctx=True,
+        retry=RetryPolicy(max_attempts=retry) if isinstance(retry, int) else retry,
+        writes=frozenset(f for f in (messages, output) if f),
+        description=description or agent.handoff_description or _instructions(agent),
+        meta={
+            "agent": agent.name,
+            "tools": tools,
+            "agent_tools": agent_tools,
+            "output_type": getattr(agent.output_type, "__name__", None),
+        },
+    )
+
+
+def _instructions(agent: Agent[Any]) -> str:
+    text = agent.instructions if isinstance(agent.instructions, str) else ""
+    return text.strip().split("\n", 1)[0][:160]
+
+
+class Conversation(BaseModel):
+    """The state of a graph imported from an agent: the conversation and the last answer."""
+
+    messages: Annotated[list[dict[str, Any]], extend] = []
+    answer: Any = None
+
+
+def graph_from_agent(
+    agent: Agent[Any], *, state: type[BaseModel] = Conversation, name: str | None = None
+) -> CompiledGraph[Any]:
+    """Turn an agent and its handoff tree into a graph, one agent node per agent.
+
+    The entry agent follows START; every agent can answer (and so end the run) or hand off along
+    its handoffs, which the scheduler now follows, counts and draws. Agents used as tools stay
+    inside the node of the agent that uses them.
+    """
+    from .graph import Graph
+    from .ids import END, START
+
+    order: list[Agent[Any]] = []
+    seen: set[int] = set()
+    queue = [agent]
+    while queue:
+        current = queue.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        order.append(current)
+        for item in current.handoffs:
+            spec = item if isinstance(item, Handoff) else handoff(item)
+            ref = getattr(spec, "_agent_ref", None)
+            target = ref() if ref is not None else item if isinstance(item, Agent) else None
+            if target is None:
+                raise InvalidGraphError(
+                    f"agent {current.name!r} hands off to {spec.agent_name!r}, which cannot be "
+                    "resolved to an Agent; pass Agent objects or handoff(agent)"
+                )
+            queue.append(target)
+    names: dict[int, str] = {}
+    for a in order:
+        base = _snake(a.name)
+        node = base
+        suffix = 2
+        while node in names.values():
+            node, suffix = f"{base}_{suffix}", suffix + 1
+        names[id(a)] = node
+    graph = Graph(state, name=name or _snake(agent.name))
+    has_answer = "answer" in state.model_fields
+    for a in order:
+        graph.add_agent(names[id(a)], a, output="answer" if has_answer else None)
+        graph.add_edge(names[id(a)], END)
+    graph.add_edge(START, names[id(agent)])
+    return graph.compile()
+
+
+def _snake(name: str) -> str:
+    import re
+
+    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower() or "agent"

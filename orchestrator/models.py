@@ -1,0 +1,383 @@
+"""Which model answers an agent node, and the recording wrapper every model call goes through.
+
+Imported only when an agent node runs (it imports the Agents SDK). The choice, in order: the
+run's ``model=`` option, the node's ``model=``, the agent's own ``model``; names are resolved by
+the run's ``model_provider`` or else from the environment: ``OPENAI_BASE_URL`` (any
+OpenAI-compatible server, through Chat Completions), ``OPENAI_API_KEY`` (OpenAI), or the
+built-in offline model when neither is set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import Model, ModelProvider, ModelResponse, ModelSettings, Usage
+from agents.agent_output import AgentOutputSchemaBase
+from agents.handoffs import Handoff
+from agents.items import TResponseInputItem, TResponseStreamEvent
+from agents.tool import Tool
+from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
+
+from .events import AgentDelta, Event, ModelCalled
+from .offline import OfflineModel, OfflineProvider
+
+#: The model name used for OpenAI or a compatible server when neither the run, the node nor the
+#: agent names one (the SDK's own default brings reasoning settings local servers reject).
+DEFAULT_MODEL_ENV = "ORCHESTRATOR_MODEL"
+
+
+def tracing_enabled() -> bool:
+    """Trace to OpenAI only when there is a key to export with (and it is not turned off)."""
+    return bool(os.environ.get("OPENAI_API_KEY")) and os.environ.get(
+        "OPENAI_AGENTS_DISABLE_TRACING", ""
+    ).lower() not in ("1", "true")
+
+
+def environment_provider() -> ModelProvider:
+    """The provider the environment configures: a compatible server, OpenAI, or offline."""
+    base_url = os.environ.get("OPENAI_BASE_URL")
+    key = os.environ.get("OPENAI_API_KEY")
+    if base_url or key:
+        from agents import OpenAIProvider
+
+        if base_url:
+            return OpenAIProvider(base_url=base_url, api_key=key or "unused", use_responses=False)
+        return OpenAIProvider()
+    return OfflineProvider()
+
+
+def default_model_name(provider: ModelProvider) -> str | None:
+    if isinstance(provider, OfflineProvider):
+        return "offline"
+    return os.environ.get(DEFAULT_MODEL_ENV) or os.environ.get("OPENAI_MODEL") or None
+
+
+def _item_bytes(item: Any) -> bytes:
+    return json.dumps(item, sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
+
+
+def _trailer(
+    system_instructions: str | None,
+    tools: list[Tool],
+    output_schema: AgentOutputSchemaBase | None,
+    handoffs: list[Handoff[Any, Any]],
+) -> bytes:
+    rest = {
+        "system": system_instructions,
+        "tools": sorted(getattr(t, "name", type(t).__name__) for t in tools),
+        "handoffs": sorted(h.tool_name for h in handoffs),
+        "output": output_schema.name() if output_schema is not None else None,
+    }
+    return b"\x00" + json.dumps(rest, sort_keys=True, default=str).encode()
+
+
+def _items(input: str | list[TResponseInputItem]) -> list[Any]:
+    return [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
+
+
+def request_digest(
+    system_instructions: str | None,
+    input: str | list[TResponseInputItem],
+    tools: list[Tool],
+    output_schema: AgentOutputSchemaBase | None,
+    handoffs: list[Handoff[Any, Any]],
+) -> str:
+    """A stable fingerprint of what was asked, to match a recorded answer to a new request.
+
+    sha256 over each input item's canonical JSON, then the instructions, tool and handoff names
+    and output schema. `_RunningDigest` computes the same value incrementally.
+    """
+    digest = hashlib.sha256()
+    for item in _items(input):
+        digest.update(_item_bytes(item))
+    digest.update(_trailer(system_instructions, tools, output_schema, handoffs))
+    return digest.hexdigest()
+
+
+class _RunningDigest:
+    """`request_digest` for a conversation that grows by appending: each item is encoded once
+    (an agent loop of n calls costs O(n), not O(n^2))."""
+
+    def __init__(self) -> None:
+        self._hashed: list[Any] = []
+        self._running = hashlib.sha256()
+
+    def digest(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff[Any, Any]],
+    ) -> str:
+        items = _items(input)
+        done = len(self._hashed)
+        if done and (len(items) < done or items[done - 1] != self._hashed[-1]):
+            self._hashed, self._running, done = [], hashlib.sha256(), 0  # not an append
+        for item in items[done:]:
+            self._running.update(_item_bytes(item))
+            self._hashed.append(item)
+        final = self._running.copy()
+        final.update(_trailer(system_instructions, tools, output_schema, handoffs))
+        return final.hexdigest()
+
+
+@dataclass(slots=True)
+class Recorder:
+    """Where the model calls of one node execution are reported (and, on replay, answered)."""
+
+    emit: Callable[[Event], None]
+    run_id: str
+    node: str
+    step: int
+    task_id: int
+    agent: str
+    #: Recorded replay: responses by request digest, in recorded order. None in a live run.
+    replay: dict[str, deque[dict[str, Any]]] | None = None
+    calls: int = field(default=0)
+
+
+class ReplayMiss(LookupError):
+    """A recorded replay met a model request the recording has no answer for."""
+
+    def __init__(self, node: str, digest: str) -> None:
+        self.node, self.digest = node, digest
+        super().__init__(
+            f"node {node!r} made a model request that the recording has no answer for "
+            f"(digest {digest[:12]}): the graph or its input changed since the run was recorded"
+        )
+
+
+class RecordingModel(Model):
+    """Wraps a model: reports every call as a `ModelCalled` event, or answers from a recording."""
+
+    def __init__(
+        self, inner: Model | None, recorder: Recorder, name: str, agent: str | None = None
+    ) -> None:
+        self.inner, self.recorder, self.name = inner, recorder, name
+        self.agent = agent or recorder.agent
+        self._digest = _RunningDigest()
+
+    def _answer_from_recording(self, digest: str) -> ModelResponse | None:
+        replay = self.recorder.replay
+        if replay is None:
+            return None
+        queue = replay.get(digest)
+        if not queue:
+            raise ReplayMiss(self.recorder.node, digest)
+        return response_from_json(queue.popleft())
+
+    def _report(self, digest: str, response: ModelResponse, started: float) -> None:
+        rec = self.recorder
+        rec.calls += 1
+        usage = response.usage
+        rec.emit(
+            ModelCalled(
+                rec.run_id,
+                rec.step,
+                rec.node,
+                rec.task_id,
+                self.agent,
+                self.name,
+                digest,
+                [item.model_dump(mode="json", exclude_none=True) for item in response.output],
+                {
+                    "requests": usage.requests,
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "total_tokens": usage.total_tokens,
+                },
+                time.perf_counter() - started,
+                isinstance(self.inner, OfflineModel),
+            )
+        )
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff[Any, Any]],
+        tracing: Any,
+        *,
+        previous_response_id: str | None,
+        conversation_id: str | None,
+        prompt: Any,
+    ) -> ModelResponse:
+        started = time.perf_counter()
+        digest = self._digest.digest(system_instructions, input, tools, output_schema, handoffs)
+        response = self._answer_from_recording(digest)
+        if response is None:
+            assert self.inner is not None
+            response = await self.inner.get_response(
+                system_instructions,
+                input,
+                model_settings,
+                tools,
+                output_schema,
+                handoffs,
+                tracing,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            )
+        self._report(digest, response, started)
+        return response
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: AgentOutputSchemaBase | None,
+        handoffs: list[Handoff[Any, Any]],
+        tracing: Any,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        started = time.perf_counter()
+        digest = self._digest.digest(system_instructions, input, tools, output_schema, handoffs)
+        recorded = self._answer_from_recording(digest)
+        if recorded is not None:
+            for event in stream_events_for(recorded):
+                yield event
+            self._report(digest, recorded, started)
+            return
+        assert self.inner is not None
+        rec = self.recorder
+        async for event in self.inner.stream_response(
+            system_instructions,
+            input,
+            model_settings,
+            tools,
+            output_schema,
+            handoffs,
+            tracing,
+            previous_response_id=previous_response_id,
+            conversation_id=conversation_id,
+            prompt=prompt,
+        ):
+            if isinstance(event, ResponseTextDeltaEvent):
+                rec.emit(
+                    AgentDelta(rec.run_id, rec.step, rec.node, rec.task_id, rec.agent, event.delta)
+                )
+            elif isinstance(event, ResponseCompletedEvent):
+                done = event.response
+                self._report(
+                    digest,
+                    ModelResponse(
+                        output=list(done.output), usage=usage_from(done.usage), response_id=done.id
+                    ),
+                    started,
+                )
+            yield event
+
+
+class RecordingProvider(ModelProvider):
+    """Resolves model names through another provider, wrapping each model for recording.
+
+    Nested runs (agents used as tools) inherit the run config, so their calls are recorded too.
+    """
+
+    def __init__(
+        self, inner: ModelProvider, recorder: Recorder, agents: dict[str, str] | None = None
+    ) -> None:
+        self.inner, self.recorder = inner, recorder
+        self.agents = agents or {}  # model name -> the agent (used as a tool) that names it
+
+    def get_model(self, model_name: str | None) -> Model:
+        name = model_name or default_model_name(self.inner)
+        inner = None if self.recorder.replay is not None else self.inner.get_model(name)
+        return RecordingModel(inner, self.recorder, name or "default", self.agents.get(name or ""))
+
+
+def usage_from(raw: Any) -> Usage:
+    if raw is None:
+        return Usage()
+    return Usage(
+        requests=1,
+        input_tokens=getattr(raw, "input_tokens", 0) or 0,
+        output_tokens=getattr(raw, "output_tokens", 0) or 0,
+        total_tokens=getattr(raw, "total_tokens", 0) or 0,
+    )
+
+
+def response_from_json(data: dict[str, Any]) -> ModelResponse:
+    """Rebuild a recorded response (output items and usage) without calling any model."""
+    from openai.types.responses import ResponseOutputItem
+    from pydantic import TypeAdapter
+
+    adapter: TypeAdapter[Any] = TypeAdapter(ResponseOutputItem)
+    usage = data.get("usage") or {}
+    return ModelResponse(
+        output=[adapter.validate_python(item) for item in data["response"]],
+        usage=Usage(
+            requests=usage.get("requests", 1),
+            input_tokens=usage.get("input_tokens", 0),
+            output_tokens=usage.get("output_tokens", 0),
+            total_tokens=usage.get("total_tokens", 0),
+        ),
+        response_id=None,
+    )
+
+
+def stream_events_for(response: ModelResponse) -> list[TResponseStreamEvent]:
+    """The minimal stream (created, items, completed) that lets run_streamed consume a
+    recorded response."""
+    from openai.types.responses import (
+        Response,
+        ResponseCompletedEvent,
+        ResponseCreatedEvent,
+        ResponseOutputItemAddedEvent,
+        ResponseOutputItemDoneEvent,
+    )
+
+    base = Response(
+        id="resp_replay",
+        created_at=0,
+        model="replay",
+        object="response",
+        output=[],
+        parallel_tool_calls=False,
+        tool_choice="auto",
+        tools=[],
+    )
+    events: list[TResponseStreamEvent] = [
+        ResponseCreatedEvent(type="response.created", response=base, sequence_number=0)
+    ]
+    seq = 1
+    for index, item in enumerate(response.output):
+        events.append(
+            ResponseOutputItemAddedEvent(
+                type="response.output_item.added",
+                item=item,
+                output_index=index,
+                sequence_number=seq,
+            )
+        )
+        events.append(
+            ResponseOutputItemDoneEvent(
+                type="response.output_item.done",
+                item=item,
+                output_index=index,
+                sequence_number=seq + 1,
+            )
+        )
+        seq += 2
+    done = base.model_copy(update={"output": list(response.output)})
+    events.append(
+        ResponseCompletedEvent(type="response.completed", response=done, sequence_number=seq)
+    )
+    return events
