@@ -7,12 +7,15 @@ python -m bench W1 W3      # some of them
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 from . import workloads as w
 from .timing import measure, measure_sync, report
@@ -21,14 +24,24 @@ RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 
 
 async def w1() -> None:
+    from orchestrator.store import MemoryStore, SQLiteStore
+
     graph = w.w1_graph(1000)
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = {
+            "none": lambda: None,
+            "memory": MemoryStore,
+            "sqlite": lambda: SQLiteStore(os.path.join(tmp, "w1.db")),
+        }
+        for variant, make in stores.items():
+            store = make()
 
-    async def once() -> None:
-        result = await graph.run()
-        assert result.state.n == 1000
+            async def once(store: Any = store) -> None:
+                result = await graph.run(store=store)
+                assert result.state.n == 1000
 
-    samples = await measure(once, runs=RUNS)
-    report("W1", "none", [s / 1000 * 1e6 for s in samples], "us")
+            samples = await measure(once, runs=RUNS)
+            report("W1", variant, [s / 1000 * 1e6 for s in samples], "us")
 
 
 async def w2() -> None:
@@ -59,15 +72,35 @@ async def w3() -> None:
 
 
 async def w4() -> None:
+    from orchestrator.store import SQLiteStore
+
     graph = w.w4_graph(300)
     data = w.w4_input(5, 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant, store in (("none", None), ("sqlite", SQLiteStore(f"{tmp}/w4.db"))):
 
-    async def once() -> None:
-        result = await graph.run(data)
-        assert len(result.state.messages) == 595
+            async def once(store: Any = store) -> None:
+                result = await graph.run(data, store=store)
+                assert len(result.state.messages) == 595
 
-    samples = await measure(once, runs=RUNS)
-    report("W4", "none", [s * 1e3 for s in samples], "ms")
+            samples = await measure(once, runs=RUNS)
+            report("W4", variant, [s * 1e3 for s in samples], "ms")
+
+
+async def w5() -> None:
+    from orchestrator.store import SQLiteStore
+
+    graph = w.w5_graph(800)
+    sizes = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "w5.db")
+            store = SQLiteStore(path)
+            result = await graph.run(store=store)
+            assert len(result.state.lines) == 800
+            await store.close()  # fold the WAL into the file: bytes on disk, all of them
+            sizes.append(sum(os.path.getsize(p) for p in glob.glob(path + "*")))
+    report("W5", "sqlite", [float(s) for s in sizes], "bytes")
 
 
 async def w6() -> None:
@@ -95,6 +128,24 @@ async def w7() -> None:
 
     samples = await measure(once, runs=max(5, RUNS // 2), warmup=1)
     report("W7", "run", [s * 1e3 for s in samples], "ms")
+
+    from orchestrator.store import SQLiteStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SQLiteStore(os.path.join(tmp, "w7.db"))
+        recorded = await graph.run(data, store=store)
+        run_samples = await measure(lambda: graph.run(data, store=store), runs=5, warmup=0)
+        calls: list[int] = []
+
+        async def replay() -> None:
+            report_ = await graph.replay(recorded.run_id, store=store)
+            assert report_.matched, (report_.diverged_at, report_.reason)
+            calls.append(report_.model_calls)
+
+        samples = await measure(replay, runs=max(5, RUNS // 2), warmup=1)
+    report("W7", "run_sqlite", [s * 1e3 for s in run_samples], "ms")
+    report("W7", "replay", [s * 1e3 for s in samples], "ms")
+    report("W7", "replay_model_calls", [float(c) for c in calls], "count")
 
 
 def w8() -> None:
@@ -124,6 +175,7 @@ WORKLOADS: dict[str, Callable[[], object]] = {
     "W2": w2,
     "W3": w3,
     "W4": w4,
+    "W5": w5,
     "W6": w6,
     "W7": w7,
     "W8": w8,

@@ -209,6 +209,26 @@ def w4_input(outer: int = 5, inner: int = 5) -> dict[str, Any]:
     return {"messages": [message]}
 
 
+# --- W5: storage of an 800-step loop appending 100 bytes per step -----------------------------
+
+
+class Lines(BaseModel):
+    n: int = 0
+    lines: Annotated[list[str], append] = []
+
+
+def w5_graph(steps: int = 800) -> CompiledGraph[Lines]:
+    def write(state: Lines) -> dict[str, Any]:
+        return {"n": state.n + 1, "lines": f"{state.n:04d}" + "x" * 96}
+
+    def again(state: Lines) -> Literal["write", "__end__"]:
+        return "write" if state.n < steps else "__end__"
+
+    g = Graph(Lines, name="w5").add_node("write", write, max_visits=1_000_000)
+    g.add_edge(START, "write").add_route("write", again)
+    return g.compile()
+
+
 # --- W6: many concurrent runs of a 5-node chain awaiting 20 ms each ----------------------------
 
 

@@ -40,6 +40,7 @@ from agents.items import (
 from agents.tool import FunctionToolResult
 from pydantic import BaseModel
 
+from .agent_replay import can_replay_fast, replay_agent
 from .context import Context, Interrupt
 from .errors import AgentRunError, InvalidGraphError, UnknownHandoffError
 from .events import AgentItem
@@ -224,13 +225,15 @@ class AgentCall:
             trace_metadata={"node": self.name, "run_id": ctx.run_id},
         )
         try:
-            if stream:
+            if recorder.replay is not None and not stream and can_replay_fast(self.agent):
+                result: Any = await replay_agent(agent, items, ctx, config, self.max_turns)
+            elif stream:
                 streamed = Runner.run_streamed(
                     agent, items, context=ctx, max_turns=self.max_turns, run_config=config
                 )
                 async for _ in streamed.stream_events():
                     pass  # text deltas are reported by the recording model as they arrive
-                result: Any = streamed
+                result = streamed
             else:
                 result = await Runner.run(
                     agent, items, context=ctx, max_turns=self.max_turns, run_config=config
@@ -403,11 +406,11 @@ def agent_node(
         max_turns=max_turns,
         stream=stream,
     )
-    agent_tools = [
-        t.name
+    agent_tools = {  # tool name -> the agent it runs, for drawing and for ModelCalled.agent
+        t.name: getattr(t._agent_instance, "name", t.name)
         for t in agent.tools
         if isinstance(t, FunctionTool) and getattr(t, "_is_agent_tool", False)
-    ]
+    }
     tools = [getattr(t, "name", type(t).__name__) for t in agent.tools]
     return Node(
         name=name,

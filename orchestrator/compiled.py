@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -13,6 +14,7 @@ from .errors import ResumeError, SyncInLoopError
 from .events import Event, RunStatus
 from .run import RunOptions, RunResult, RunState
 from .scheduler import Emit, Scheduler
+from .store import Store, using_store
 from .validate import check
 
 if TYPE_CHECKING:
@@ -78,22 +80,38 @@ class CompiledGraph(Generic[S]):
         model: Any = None,
         model_provider: Any = None,
         options: RunOptions | None = None,
+        store: Store | str | Path | None = None,
+        snapshot_every: int | None = None,
     ) -> RunResult[S]:
         """Run the graph to completion (or until it pauses) and return its result.
 
         ``deps`` is handed to every node as ``ctx.deps`` and never checkpointed.
         ``concurrency`` bounds how many tasks of one step run at once. A failed run raises its
         error (``err.result`` holds the `RunResult`) unless ``raise_on_error=False``.
+        With a ``store`` (a `Store`, a SQLite path, ``"memory"`` or a PostgreSQL URL) the run
+        is checkpointed at every step and can be resumed, forked and replayed by its id.
         """
         rs = self.start(input, run_id=run_id)
         rs.options = self._options(options, model, model_provider)
-        return await self.continue_run(
-            rs,
-            deps=deps,
-            max_steps=max_steps,
-            concurrency=concurrency,
-            raise_on_error=raise_on_error,
-        )
+        if store is None:
+            return await self.continue_run(
+                rs,
+                deps=deps,
+                max_steps=max_steps,
+                concurrency=concurrency,
+                raise_on_error=raise_on_error,
+            )
+        from .durable import Persister
+
+        async with using_store(store) as opened:
+            return await self.continue_run(
+                rs,
+                deps=deps,
+                max_steps=max_steps,
+                concurrency=concurrency,
+                raise_on_error=raise_on_error,
+                hooks=Persister(opened, self, fresh=True, snapshot_every=snapshot_every),
+            )
 
     def stream(
         self,
@@ -118,7 +136,7 @@ class CompiledGraph(Generic[S]):
 
     async def resume(
         self,
-        run: RunResult[S] | RunState,
+        run: RunResult[S] | RunState | str,
         value: Any = _MISSING,
         *,
         values: Mapping[str | int, Any] | None = None,
@@ -129,23 +147,115 @@ class CompiledGraph(Generic[S]):
         model: Any = None,
         model_provider: Any = None,
         options: RunOptions | None = None,
+        store: Store | str | Path | None = None,
     ) -> RunResult[S]:
         """Go on with a paused run, answering its interrupt with ``value``.
 
+        ``run`` is a result or run state from this process, or the id of a stored run (then
+        ``store`` says where; default: ``orchestrator.db``) — in another process, days later.
         When the run waits in several tasks, pass ``values`` keyed by node name or task id.
-        A failed run can be resumed without a value: the tasks of the failed step that did not
-        finish run again. The original result is left as it was.
+        A failed run (or one whose process died) is resumed without a value: the tasks of its
+        unfinished step that did not finish run again. The original result is left as it was.
         """
-        rs = prepare_resume(run.snapshot if isinstance(run, RunResult) else run, value, values)
+        from .durable import Persister, load, resumable
+
+        if store is None and not isinstance(run, str):  # an in-process run, not stored
+            source = run.snapshot if isinstance(run, RunResult) else run
+            rs = prepare_resume(source, resume_answers(source, value, values))
+            rs.options = self._resume_options(rs, options, model, model_provider)
+            return await self.continue_run(
+                rs,
+                deps=deps,
+                max_steps=max_steps,
+                concurrency=concurrency,
+                raise_on_error=raise_on_error,
+            )
+        async with using_store(store) as opened:
+            if isinstance(run, str):
+                loaded, record = await load(opened, self, run)
+                source = resumable(loaded, record)
+            else:
+                source = run.snapshot if isinstance(run, RunResult) else run
+            answers = resume_answers(source, value, values)
+            for task_id, answer in answers.items():  # kept before the task runs again
+                await opened.add_resume(source.run_id, task_id, answer)
+            rs = prepare_resume(source, answers)
+            rs.options = self._resume_options(rs, options, model, model_provider)
+            return await self.continue_run(
+                rs,
+                deps=deps,
+                max_steps=max_steps,
+                concurrency=concurrency,
+                raise_on_error=raise_on_error,
+                hooks=Persister(opened, self, fresh=False),
+            )
+
+    def _resume_options(
+        self, rs: RunState, options: RunOptions | None, model: Any, model_provider: Any
+    ) -> RunOptions:
         if options is not None or model is not None or model_provider is not None:
-            rs.options = self._options(options, model, model_provider)
-        return await self.continue_run(
-            rs,
-            deps=deps,
-            max_steps=max_steps,
-            concurrency=concurrency,
-            raise_on_error=raise_on_error,
-        )
+            return self._options(options, model, model_provider)
+        return rs.options or self._options(None, None, None)
+
+    async def fork(
+        self,
+        run_id: str,
+        step: int,
+        *,
+        set: Mapping[str, Any] | None = None,
+        store: Store | str | Path | None = None,
+        deps: Any = None,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        concurrency: int | None = None,
+        raise_on_error: bool = True,
+        model: Any = None,
+        model_provider: Any = None,
+    ) -> RunResult[S]:
+        """Re-execute from step ``step`` of a stored run, as a new run (optionally with fields
+        ``set`` to new values). The new run records its parent; the parent is untouched."""
+        from .durable import Persister
+        from .replay import fork_state
+
+        async with using_store(store) as opened:
+            rs = await fork_state(self, opened, run_id, step, set)
+            rs.options = self._options(None, model, model_provider)
+            hooks = Persister(opened, self, fresh=True, parent=(run_id, step), first_path=rs.path)
+            result = await self.continue_run(
+                rs,
+                deps=deps,
+                max_steps=max_steps,
+                concurrency=concurrency,
+                raise_on_error=raise_on_error,
+                hooks=hooks,
+            )
+        result.parent_run, result.parent_step = run_id, step
+        return result
+
+    async def playback(self, run_id: str, *, store: Store | str | Path | None = None) -> Any:
+        """The state at every step of a stored run, rebuilt from its log (`replay.StepView`s).
+        Nothing executes."""
+        from .replay import playback
+
+        async with using_store(store) as opened:
+            return await playback(self, opened, run_id)
+
+    async def replay(
+        self, run_id: str, *, store: Store | str | Path | None = None, deps: Any = None
+    ) -> Any:
+        """Recorded replay: run the graph's code again with every model call answered from the
+        recording; the `replay.ReplayReport` names the first step that differs, if any."""
+        from .replay import replay_recorded
+
+        async with using_store(store) as opened:
+            return await replay_recorded(self, opened, run_id, deps=deps)
+
+    async def load(self, run_id: str, *, store: Store | str | Path | None = None) -> RunResult[S]:
+        """A stored run as a `RunResult` (state, path, status, events) for drawing and showing."""
+        from .replay import load_result
+
+        async with using_store(store) as opened:
+            result: RunResult[S] = await load_result(self, opened, run_id)
+            return result
 
     async def continue_run(
         self,
@@ -156,18 +266,25 @@ class CompiledGraph(Generic[S]):
         concurrency: int | None = None,
         raise_on_error: bool = True,
         emit: Emit | None = None,
+        hooks: Any = None,
     ) -> RunResult[S]:
         """Drive ``rs`` until it completes, fails or waits (the shared path of every run)."""
         events: list[Event] = []
-        sink = events.append
+        sinks: list[Emit] = [events.append]
+        if hooks is not None:
+            sinks.append(hooks.emit)
         if emit is not None:
-            outer = emit
+            sinks.append(emit)
+        sink = sinks[0]
+        if len(sinks) > 1:
 
             def sink(event: Event) -> None:
-                events.append(event)
-                outer(event)
+                for each in sinks:
+                    each(event)
 
-        await self._scheduler.drive(rs, deps, sink, max_steps=max_steps, concurrency=concurrency)
+        await self._scheduler.drive(
+            rs, deps, sink, max_steps=max_steps, concurrency=concurrency, hooks=hooks
+        )
         result = self._result(rs, events)
         if result.error is not None and raise_on_error:
             result.error.result = result
@@ -190,6 +307,7 @@ class CompiledGraph(Generic[S]):
             model_provider=model_provider if model_provider is not None else options.model_provider,
             stream=options.stream,
             recording=options.recording,
+            resumes=options.resumes,
         )
 
     def run_sync(
@@ -219,6 +337,7 @@ class CompiledGraph(Generic[S]):
             waiting=list(rs.waiting),
             error=rs.error,
             snapshot=rs,
+            compiled=self,
         )
 
     # --- drawing (lazy: visualize is optional at import time) -----------------------------
@@ -235,44 +354,50 @@ class CompiledGraph(Generic[S]):
         return f"<CompiledGraph {self.name!r}: {len(self.nodes)} nodes, {len(self.edges)} edges>"
 
 
-def prepare_resume(
-    rs: RunState,
-    value: Any,
-    values: Mapping[str | int, Any] | None,
-) -> RunState:
-    """A copy of a paused or failed run state, with resume values attached to its tasks."""
+def resume_answers(
+    rs: RunState, value: Any, values: Mapping[str | int, Any] | None
+) -> dict[int, Any]:
+    """The resume value of each waiting task (by task id), checked against what the run waits
+    for; empty for a failed run, which goes on without values."""
     if rs.status is RunStatus.COMPLETED:
         raise ResumeError(
             f"run {rs.run_id} has already completed; fork it from a step to run it again"
         )
     if rs.status is RunStatus.RUNNING and rs.started:
         raise ResumeError(f"run {rs.run_id} is still running; wait for it to stop first")
-    rs = rs.clone()
-    if rs.status is RunStatus.WAITING:
-        answers: dict[str | int, Any] = {}
-        if values is not None:
-            known: set[str | int] = {w.node for w in rs.waiting} | {w.task_id for w in rs.waiting}
-            for key in values:
-                if key not in known:
-                    raise ResumeError(
-                        f"run {rs.run_id} does not wait in {key!r}; it waits in "
-                        f"{', '.join(sorted(w.node for w in rs.waiting))}"
-                    )
-            answers = dict(values)
-        elif value is not _MISSING:
-            if len(rs.waiting) != 1:
+    if rs.status is not RunStatus.WAITING:
+        return {}
+    if values is not None:
+        answers: dict[int, Any] = {}
+        for key, answer in values.items():
+            hits = [w.task_id for w in rs.waiting if key in (w.task_id, w.node)]
+            if not hits:
                 raise ResumeError(
-                    f"run {rs.run_id} waits in {len(rs.waiting)} tasks "
-                    f"({', '.join(w.node for w in rs.waiting)}); pass values={{node: value}}"
+                    f"run {rs.run_id} does not wait in {key!r}; it waits in "
+                    f"{', '.join(sorted(w.node for w in rs.waiting))}"
                 )
-            answers = {rs.waiting[0].task_id: value}
-        else:
-            raise ResumeError(f"run {rs.run_id} is waiting for input; resume it with a value")
-        for task in rs.tasks:
-            for key in (task.id, task.node):  # a task id wins over its node's name
-                if key in answers:
-                    task.resume = [*(task.resume or ()), answers[key]]
-                    break
+            for task_id in hits:
+                if key == task_id:
+                    answers[task_id] = answer  # a task id wins over its node's name
+                else:
+                    answers.setdefault(task_id, answer)
+        return answers
+    if value is _MISSING:
+        raise ResumeError(f"run {rs.run_id} is waiting for input; resume it with a value")
+    if len(rs.waiting) != 1:
+        raise ResumeError(
+            f"run {rs.run_id} waits in {len(rs.waiting)} tasks "
+            f"({', '.join(w.node for w in rs.waiting)}); pass values={{node: value}}"
+        )
+    return {rs.waiting[0].task_id: value}
+
+
+def prepare_resume(rs: RunState, answers: Mapping[int, Any]) -> RunState:
+    """A copy of a paused or failed run state, with resume values attached to its tasks."""
+    rs = rs.clone()
+    for task in rs.tasks:
+        if task.id in answers:
+            task.resume = [*(task.resume or ()), answers[task.id]]
     rs.status = RunStatus.RUNNING
     rs.error = None
     return rs

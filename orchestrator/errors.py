@@ -215,6 +215,39 @@ class StepLimitExceededError(RunError):
         )
 
 
+class StoreError(OrchestratorError):
+    """A store cannot be used: not a database, someone else's database, a newer schema, or a
+    database error. Nothing was written."""
+
+
+class RunNotFoundError(StoreError):
+    def __init__(self, run_id: str, where: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"no run {run_id!r} in {where}; list the runs with `orchestrator runs` "
+            "(or check --store)"
+        )
+
+
+class CheckpointMismatchError(StoreError):
+    def __init__(self, run_id: str, step: int, detail: str) -> None:
+        self.run_id, self.step = run_id, step
+        super().__init__(
+            f"run {run_id!r}: the checkpoint of step {step} no longer fits the graph's state "
+            f"model ({detail}); run it with the graph version that wrote it, or fork it from an "
+            "earlier step with --set to fix the field"
+        )
+
+
+class LeaseLostError(StoreError):
+    def __init__(self, run_id: str, owner: str, epoch: int) -> None:
+        self.run_id, self.owner, self.epoch = run_id, owner, epoch
+        super().__init__(
+            f"run {run_id!r}: {owner!r} no longer holds the lease (epoch {epoch}); another host "
+            "took the run over, so this one must stop writing"
+        )
+
+
 class SyncInLoopError(RunError):
     def __init__(self) -> None:
         super().__init__(

@@ -114,6 +114,8 @@ class RunFinished(Event):
     steps: int
     error: str | None = None
     waiting_for: tuple[Any, ...] = field(default_factory=tuple)
+    error_type: str | None = None  # the error's class, when the run failed
+    error_node: str | None = None  # the node the error is about, when there is one
 
 
 # --- agent nodes (emitted by orchestrator.agent) ---------------------------------------------

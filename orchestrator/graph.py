@@ -314,6 +314,7 @@ class Graph(Generic[S]):
         targets: Mapping[Hashable, str] | Sequence[str] | None = None,
         *,
         name: str | None = None,
+        fanout: bool | None = None,
     ) -> Graph[S]:
         """Route out of ``source`` with ``router(state)``.
 
@@ -325,7 +326,7 @@ class Graph(Generic[S]):
         None`` where None means END, or END among ``targets``).
         """
         label = name or str(getattr(router, "__name__", "route"))
-        return self._route(source, router, targets, route_values(router), label)
+        return self._route(source, router, targets, route_values(router), label, fanout)
 
     def add_field_route(
         self,
@@ -358,10 +359,12 @@ class Graph(Generic[S]):
         targets: Mapping[Hashable, str] | Sequence[str] | None,
         declared: tuple[list[Hashable], bool] | None,
         label: str,
+        fanout: bool | None = None,
     ) -> Graph[S]:
         if source == END:
             raise InvalidGraphError("END has no out-edges; route from a node instead")
-        fanout = declared[1] if declared else True
+        if fanout is None:  # only for drawing: any router may return several targets
+            fanout = declared[1] if declared else False
         mapping: dict[Hashable, str]
         if targets is None:
             if declared is None:

@@ -9,6 +9,7 @@ built-in offline model when neither is set.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -187,7 +188,8 @@ class RecordingModel(Model):
                 self.agent,
                 self.name,
                 digest,
-                [item.model_dump(mode="json", exclude_none=True) for item in response.output],
+                # exclude_unset: the items validate back to exactly these fields on replay
+                [item.model_dump(mode="json", exclude_unset=True) for item in response.output],
                 {
                     "requests": usage.requests,
                     "input_tokens": usage.input_tokens,
@@ -314,15 +316,19 @@ def usage_from(raw: Any) -> Usage:
     )
 
 
-def response_from_json(data: dict[str, Any]) -> ModelResponse:
-    """Rebuild a recorded response (output items and usage) without calling any model."""
+@functools.cache
+def _output_items() -> Any:
     from openai.types.responses import ResponseOutputItem
     from pydantic import TypeAdapter
 
-    adapter: TypeAdapter[Any] = TypeAdapter(ResponseOutputItem)
+    return TypeAdapter(list[ResponseOutputItem])  # built once: it costs milliseconds
+
+
+def response_from_json(data: dict[str, Any]) -> ModelResponse:
+    """Rebuild a recorded response (output items and usage) without calling any model."""
     usage = data.get("usage") or {}
     return ModelResponse(
-        output=[adapter.validate_python(item) for item in data["response"]],
+        output=_output_items().validate_python(data["response"]),
         usage=Usage(
             requests=usage.get("requests", 1),
             input_tokens=usage.get("input_tokens", 0),

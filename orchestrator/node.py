@@ -56,9 +56,9 @@ class Command:
     goto: tuple[Any, ...] = ()
 
 
-#: The normalised call of every node: ``call(state, ctx)`` returns an update, None or a Command
-#: (or an awaitable of one, when ``is_async``).
-NodeCall = Callable[[Any, Any], Any]
+#: The call of a node: ``call(state)`` or ``call(state, ctx)`` (see `Node.takes_ctx`) returns an
+#: update, None or a Command (or an awaitable of one, when ``is_async``).
+NodeCall = Callable[..., Any]
 
 
 @dataclass(slots=True, kw_only=True)

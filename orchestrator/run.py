@@ -32,6 +32,7 @@ class RunOptions:
     graph_model: Any = None  # the graph's default for agents that name no model
     stream: bool = False
     recording: dict[str, Any] | None = None
+    resumes: dict[int, list[Any]] | None = None  # recorded replay: interrupt answers by task id
 
     def replay_for(self, node: str) -> dict[str, Any] | None:
         return self.recording
@@ -105,6 +106,9 @@ class RunState:
     next_names: list[str] | None = None  # node names of ``tasks``, when already listed
     options: RunOptions | None = None  # per-process settings, not part of a checkpoint
 
+    def __repr__(self) -> str:
+        return f"<RunState {self.run_id} {self.status} at step {self.step}>"
+
     def clone(self) -> RunState:
         """A copy that can go on independently (the state model itself is never mutated)."""
         return RunState(
@@ -152,6 +156,28 @@ class RunResult(Generic[S]):
     waiting: list[Waiting]
     error: OrchestratorError | None
     snapshot: RunState
+    parent_run: str | None = None  # set on forks: the run and step they started from
+    parent_step: int | None = None
+    compiled: Any = None  # the CompiledGraph that ran, so a result can draw itself
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Jupyter: the run drawn over its graph (visited nodes, taken edges, counts)."""
+        if self.compiled is None:
+            return {"text/plain": repr(self)}
+        from visualize import mimebundle
+
+        bundle: dict[str, Any] = mimebundle(self.compiled, self)
+        return bundle
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run() formats its main task's result when it exits, and a
+        # full dataclass repr of a large state can take a second.
+        shown = " -> ".join(self.path[-6:])
+        more = "... -> " if len(self.path) > 6 else ""
+        return (
+            f"<RunResult {self.run_id} {self.status} after {self.steps} step(s): "
+            f"{more}{shown or '(no nodes)'}>"
+        )
 
     @property
     def completed(self) -> bool:

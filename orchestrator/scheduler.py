@@ -12,7 +12,7 @@ import asyncio
 import enum
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
@@ -21,6 +21,7 @@ from .edge import Cap, Edge, EdgeKind, Route, Send, resolve_target
 from .errors import (
     CapExceededError,
     InvalidUpdateError,
+    LeaseLostError,
     NodeFailedError,
     NodeTimeoutError,
     OrchestratorError,
@@ -51,6 +52,24 @@ if TYPE_CHECKING:
 
 Emit = Callable[[Event], None]
 _EMPTY: Mapping[str, Any] = {}
+
+
+class Hooks(Protocol):
+    """What a store (or anything else) can hang off a run; see `orchestrator.durable`."""
+
+    async def started(self, rs: RunState) -> None: ...
+
+    async def task_done(self, rs: RunState, step: int, outcome: Outcome) -> None: ...
+
+    async def barrier(
+        self,
+        rs: RunState,
+        step: int,
+        outcomes: list[Outcome],
+        writes: list[tuple[str, Mapping[str, Any]]],
+    ) -> None: ...
+
+    async def stopped(self, rs: RunState) -> None: ...
 
 
 class Scheduler:
@@ -85,8 +104,13 @@ class Scheduler:
         *,
         max_steps: int,
         concurrency: int | None,
+        hooks: Hooks | None = None,
     ) -> None:
-        """Run steps until the run completes, fails or waits. Failures end up in ``rs``."""
+        """Run steps until the run completes, fails or waits. Failures end up in ``rs``.
+
+        ``hooks`` (a store's persister) hear of the start, every finished task of a parallel
+        step, every barrier and the stop; the loop itself does no I/O.
+        """
         emit(RunStarted(rs.run_id, rs.graph, rs.started))
         rs.status = RunStatus.RUNNING
         rs.waiting = []
@@ -94,6 +118,8 @@ class Scheduler:
             if not rs.started:
                 rs.started = True
                 rs.tasks = self._advance(rs, [], emit)
+            if hooks is not None:
+                await hooks.started(rs)
             while tasks := rs.tasks:
                 if rs.step >= max_steps:
                     raise StepLimitExceededError(max_steps, rs.path, rs.visits)
@@ -108,17 +134,40 @@ class Scheduler:
                         outcome = await self._run_task(rs, step, task, deps, emit)
                     outcomes = [outcome]
                 else:
-                    outcomes = await self._run_all(rs, step, tasks, deps, emit, concurrency)
-                if not self._barrier(rs, step, outcomes, emit):
-                    return
-            rs.status = RunStatus.COMPLETED
-            emit(RunFinished(rs.run_id, rs.status, rs.step))
+                    outcomes = await self._run_all(rs, step, tasks, deps, emit, concurrency, hooks)
+                writes = self._barrier(rs, step, outcomes, emit)
+                if writes is None:
+                    break
+                if hooks is not None:
+                    await hooks.barrier(rs, step, outcomes, writes)
+            else:
+                rs.status = RunStatus.COMPLETED
+                emit(RunFinished(rs.run_id, rs.status, rs.step))
+        except LeaseLostError:
+            # Another host owns the run now: it must not be touched, not even marked failed.
+            rs.status = RunStatus.FAILED
+            raise
         except OrchestratorError as err:
             rs.status, rs.error = RunStatus.FAILED, err
-            emit(RunFinished(rs.run_id, rs.status, rs.step, str(err)))
+            node = getattr(err, "node", None) or getattr(err, "source", None)
+            emit(
+                RunFinished(
+                    rs.run_id,
+                    rs.status,
+                    rs.step,
+                    str(err),
+                    (),
+                    type(err).__name__,
+                    node if isinstance(node, str) else None,
+                )
+            )
+        if hooks is not None:
+            await hooks.stopped(rs)
 
-    def _barrier(self, rs: RunState, step: int, outcomes: list[Outcome], emit: Emit) -> bool:
-        """Apply a step's outcomes and plan the next step. False when the run must stop."""
+    def _barrier(
+        self, rs: RunState, step: int, outcomes: list[Outcome], emit: Emit
+    ) -> list[tuple[str, Mapping[str, Any]]] | None:
+        """Apply a step's outcomes and plan the next step; its writes, or None to stop."""
         failed = None
         interrupted = False
         for o in outcomes:
@@ -142,7 +191,7 @@ class Scheduler:
                     rs.run_id, rs.status, rs.step, None, tuple(w.request for w in rs.waiting)
                 )
             )
-            return False
+            return None
 
         writes: list[tuple[str, Mapping[str, Any]]] = []
         owners: list[int] = []  # the task of each write: two tasks writing one field conflict
@@ -166,7 +215,7 @@ class Scheduler:
         rs.tasks = self._advance(rs, outcomes, emit)
         rs.next_names = [t.node for t in rs.tasks]  # shared with the next StepStarted
         emit(StepFinished(rs.run_id, step, writes, rs.next_names))
-        return True
+        return writes
 
     async def _run_all(
         self,
@@ -176,21 +225,31 @@ class Scheduler:
         deps: Any,
         emit: Emit,
         concurrency: int | None,
+        hooks: Hooks | None,
     ) -> list[Outcome]:
         pending = rs.pending
         todo = [t for t in tasks if t.id not in pending]
+        run = self._run_task
+        if hooks is not None and len(tasks) > 1:
+
+            async def run(rs: RunState, step: int, task: Task, deps: Any, emit: Emit) -> Outcome:
+                outcome = await self._run_task(rs, step, task, deps, emit)
+                if outcome.done:  # kept, so a crash before the barrier does not redo it
+                    await hooks.task_done(rs, step, outcome)
+                return outcome
+
         if len(todo) == 1:
-            done = [await self._run_task(rs, step, todo[0], deps, emit)]
+            done = [await run(rs, step, todo[0], deps, emit)]
         elif concurrency is not None and len(todo) > concurrency:
             gate = asyncio.Semaphore(concurrency)
 
             async def gated(task: Task) -> Outcome:
                 async with gate:
-                    return await self._run_task(rs, step, task, deps, emit)
+                    return await run(rs, step, task, deps, emit)
 
             done = await asyncio.gather(*(gated(t) for t in todo))
         else:
-            done = await asyncio.gather(*(self._run_task(rs, step, t, deps, emit) for t in todo))
+            done = await asyncio.gather(*(run(rs, step, t, deps, emit) for t in todo))
         if not pending:
             return list(done)
         by_id = {o.task.id: o for o in done}
@@ -301,7 +360,7 @@ class Scheduler:
                 payload=task.payload,
                 options=rs.options,
                 error=task.error,
-                resume=task.resume,
+                resume=task.resume if task.resume or rs.options is None else _recorded(rs, task),
                 emit=emit,
             )
         at = time.time()
@@ -592,6 +651,12 @@ class _Frontier:
                 self._task(self.sched.nodes[name], None, None)
         if len(self.tasks) > 1:
             self.tasks.sort(key=_order)
+
+
+def _recorded(rs: RunState, task: Task) -> list[Any] | None:
+    """Recorded replay: the answers the original run's interrupts got, for this task."""
+    resumes = rs.options.resumes if rs.options is not None else None
+    return resumes.get(task.id) if resumes else None
 
 
 def _merged(writes: list[Mapping[str, Any]]) -> dict[str, Any]:

@@ -104,6 +104,16 @@ class StateSchema(Generic[S]):
                     raise StateValidationError(label, key, _short(exc)) from exc
         return new
 
+    def replace(self, state: S, values: Mapping[str, Any]) -> S:
+        """A copy of ``state`` with fields set to ``values`` (validated, reducers bypassed)."""
+        for key in values:
+            self.check_key("--set", key)
+        try:
+            return self.model.model_validate({**state.__dict__, **values})
+        except ValidationError as exc:
+            key = str(exc.errors()[0]["loc"][0]) if exc.errors() else "?"
+            raise StateValidationError("--set", key, _short(exc)) from exc
+
     def _apply_frozen(
         self, state: S, writes: Sequence[Write], step: int, owners: Sequence[int] | None
     ) -> S:

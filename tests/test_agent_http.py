@@ -43,8 +43,12 @@ async def test_graph_with_handoff_tool_call_and_structured_output_over_http(
         monkeypatch.setenv("ORCHESTRATOR_MODEL", "local-test")
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
-        orders = Agent(name="Order Agent", instructions="Track orders.", tools=[lookup_order],
-                       output_type=OrderStatus)
+        orders = Agent(
+            name="Order Agent",
+            instructions="Track orders.",
+            tools=[lookup_order],
+            output_type=OrderStatus,
+        )
         triage = Agent(name="Triage Agent", instructions="Route.", handoffs=[orders])
         g = Graph(Desk, name="desk").add_agent("triage", triage)
         g.add_agent("orders", orders, output="status")
@@ -61,11 +65,14 @@ async def test_graph_with_handoff_tool_call_and_structured_output_over_http(
         offered = [t["function"]["name"] for t in srv.requests[0]["tools"]]
         assert offered == ["transfer_to_order_agent"]
         # The order agent got the tool result back, and was asked for structured output.
-        assert any(m.get("role") == "tool" and "shipped on Monday" in str(m.get("content"))
-                   for m in srv.requests[2]["messages"])
+        assert any(
+            m.get("role") == "tool" and "shipped on Monday" in str(m.get("content"))
+            for m in srv.requests[2]["messages"]
+        )
         assert srv.requests[2]["response_format"]["type"] == "json_schema"
         calls = [e for e in result.events if isinstance(e, ModelCalled)]
         assert [(c.node, c.model, c.offline) for c in calls] == [
-            ("triage", "local-test", False), ("orders", "local-test", False),
+            ("triage", "local-test", False),
+            ("orders", "local-test", False),
             ("orders", "local-test", False),
         ]

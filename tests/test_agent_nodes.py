@@ -58,12 +58,19 @@ def last_text(result: Any) -> str:
 
 def customer_service(triage_turns: list[Any], specialist: str, answer: str) -> Any:
     specialists = {
-        name: Agent(name=name, instructions=f"You are {name}.",
-                    model=model(say(answer)) if name == specialist else model())
+        name: Agent(
+            name=name,
+            instructions=f"You are {name}.",
+            model=model(say(answer)) if name == specialist else model(),
+        )
         for name in ("Technical Support Agent", "Sales Assistant Agent", "Order Management Agent")
     }
-    triage = Agent(name="Triage Agent", instructions="Route the customer.",
-                   handoffs=list(specialists.values()), model=model(*triage_turns))
+    triage = Agent(
+        name="Triage Agent",
+        instructions="Route the customer.",
+        handoffs=list(specialists.values()),
+        model=model(*triage_turns),
+    )
     g = Graph(Chat, name="customer-service").add_agent("triage", triage)
     for node, agent in zip(("technical", "sales", "orders"), specialists.values(), strict=True):
         g.add_agent(node, agent, output="answer").add_edge(node, END)
@@ -90,8 +97,9 @@ async def test_triage_hands_off_to_each_specialist(tool: str, node: str, agent: 
     taken = [(e.source, e.target, e.kind) for e in result.events if type(e).__name__ == "EdgeTaken"]
     assert ("triage", node, "handoff") in taken
     # The specialist saw the whole conversation, including the handoff.
-    assert any(m.get("type") == "function_call" and m["name"] == tool
-               for m in result.state.messages)
+    assert any(
+        m.get("type") == "function_call" and m["name"] == tool for m in result.state.messages
+    )
 
 
 async def test_the_handoff_tools_look_native_to_the_model() -> None:
@@ -117,10 +125,14 @@ async def test_triage_answering_itself_ends_without_a_handoff() -> None:
 async def test_nested_handoffs_two_levels_deep() -> None:
     refund = Agent(name="Refund Processor", model=model(say("Refund issued.")))
     investigator = Agent(name="Payment Investigator", model=model())
-    billing = Agent(name="Billing Agent", handoffs=[refund, investigator],
-                    model=model(call("transfer_to_refund_processor")))
-    triage = Agent(name="Triage Agent", handoffs=[billing],
-                   model=model(call("transfer_to_billing_agent")))
+    billing = Agent(
+        name="Billing Agent",
+        handoffs=[refund, investigator],
+        model=model(call("transfer_to_refund_processor")),
+    )
+    triage = Agent(
+        name="Triage Agent", handoffs=[billing], model=model(call("transfer_to_billing_agent"))
+    )
     g = Graph(Chat).add_agent("triage", triage).add_agent("billing", billing)
     g.add_agent("refund", refund, output="answer").add_agent("investigate", investigator)
     g.add_edge(START, "triage")
@@ -157,8 +169,10 @@ def test_handoff_to_an_agent_that_is_not_a_node_is_a_compile_error() -> None:
     stranger = Agent(name="Stranger")
     triage = Agent(name="Triage Agent", handoffs=[stranger])
     g = Graph(Chat).add_agent("triage", triage).add_edge(START, "triage").add_edge("triage", END)
-    with pytest.raises(UnknownHandoffError, match="agent node 'triage' \\(agent 'Triage Agent'\\) "
-                       "hands off to agent 'Stranger'"):
+    with pytest.raises(
+        UnknownHandoffError,
+        match="agent node 'triage' \\(agent 'Triage Agent'\\) hands off to agent 'Stranger'",
+    ):
         g.compile()
 
 
@@ -177,8 +191,13 @@ async def test_handoff_options_keep_working() -> None:
     triage = Agent(
         name="Triage Agent",
         handoffs=[
-            handoff(manager, tool_name_override="escalate", tool_description_override="Escalate.",
-                    on_handoff=on_escalate, input_type=Escalation),
+            handoff(
+                manager,
+                tool_name_override="escalate",
+                tool_description_override="Escalate.",
+                on_handoff=on_escalate,
+                input_type=Escalation,
+            ),
             handoff(hidden, is_enabled=False),
         ],
         model=triage_model,
@@ -203,18 +222,25 @@ async def test_graph_from_agent_builds_the_handoff_tree_in_one_call() -> None:
     from orchestrator.agent import graph_from_agent
 
     translator = Agent(name="Translator", instructions="Translate.")
-    orders = Agent(name="Order Management Agent",
-                   tools=[translator.as_tool("translate", "Translate text")],
-                   model=model(say("Your order ships Friday.")))
+    orders = Agent(
+        name="Order Management Agent",
+        tools=[translator.as_tool("translate", "Translate text")],
+        model=model(say("Your order ships Friday.")),
+    )
     sales = Agent(name="Sales Assistant Agent", model=model())
-    triage = Agent(name="Triage Agent", handoffs=[sales, orders],
-                   model=model(call("transfer_to_order_management_agent")))
+    triage = Agent(
+        name="Triage Agent",
+        handoffs=[sales, orders],
+        model=model(call("transfer_to_order_management_agent")),
+    )
     graph = graph_from_agent(triage)
     assert set(graph.nodes) == {"triage_agent", "sales_assistant_agent", "order_management_agent"}
-    assert graph.nodes["order_management_agent"].meta["agent_tools"] == ["translate"]
+    assert graph.nodes["order_management_agent"].meta["agent_tools"] == {"translate": "Translator"}
     handoffs = {(e.source, e.target) for e in graph.edges if e.kind == "handoff"}
-    assert handoffs == {("triage_agent", "sales_assistant_agent"),
-                        ("triage_agent", "order_management_agent")}
+    assert handoffs == {
+        ("triage_agent", "sales_assistant_agent"),
+        ("triage_agent", "order_management_agent"),
+    }
     result = await graph.run({"messages": [{"role": "user", "content": "Where is my order?"}]})
     assert result.path == ["triage_agent", "order_management_agent"]
     assert last_text(result) == "Your order ships Friday."
@@ -223,28 +249,34 @@ async def test_graph_from_agent_builds_the_handoff_tree_in_one_call() -> None:
 # --- agents as tools, shared context ---------------------------------------------------------
 
 
-async def test_supervisor_with_agents_as_tools_stays_in_its_node_and_records_nested_calls(
-) -> None:
-    translator = Agent(name="Spanish Translator", instructions="Translate to Spanish.",
-                       model="translator-model")
+async def test_supervisor_with_agents_as_tools_stays_in_its_node_and_records_nested_calls() -> None:
+    translator = Agent(
+        name="Spanish Translator", instructions="Translate to Spanish.", model="translator-model"
+    )
     supervisor = Agent(
-        name="Supervisor", model="supervisor-model",
+        name="Supervisor",
+        model="supervisor-model",
         tools=[translator.as_tool("translate_to_spanish", "Translate text to Spanish")],
     )
-    provider = ScriptedProvider({
-        "supervisor-model": model(call("translate_to_spanish", {"input": "hello"}),
-                                  say("In Spanish: hola")),
-        "translator-model": model(say("hola")),
-    })
+    provider = ScriptedProvider(
+        {
+            "supervisor-model": model(
+                call("translate_to_spanish", {"input": "hello"}), say("In Spanish: hola")
+            ),
+            "translator-model": model(say("hola")),
+        }
+    )
     g = Graph(Chat).add_agent("supervisor", supervisor, output="answer")
     g.add_edge(START, "supervisor").add_edge("supervisor", END)
-    result = await g.compile().run({"messages": [{"role": "user", "content": "hello"}]},
-                                   model_provider=provider)
+    result = await g.compile().run(
+        {"messages": [{"role": "user", "content": "hello"}]}, model_provider=provider
+    )
     assert result.path == ["supervisor"]
     assert result.state.answer == "In Spanish: hola"
     calls = [e for e in result.events if isinstance(e, ModelCalled)]
     assert [(c.node, c.agent) for c in calls] == [
-        ("supervisor", "Supervisor"), ("supervisor", "Spanish Translator"),
+        ("supervisor", "Supervisor"),
+        ("supervisor", "Spanish Translator"),
         ("supervisor", "Supervisor"),
     ]
     assert result.usage["supervisor"]["requests"] == 3
@@ -264,17 +296,25 @@ async def test_tools_write_to_shared_state_through_the_context() -> None:
         """Read the topic from the run's dependencies."""
         return str(ctx.context.deps["topic"])
 
-    researcher = Agent(name="Researcher", tools=[record_finding, read_topic], model=model(
-        call("read_topic"), call("record_finding", {"finding": "joins wait"}),
-        call("record_finding", {"finding": "caps exit"}), say("Two findings recorded."),
-    ))
+    researcher = Agent(
+        name="Researcher",
+        tools=[record_finding, read_topic],
+        model=model(
+            call("read_topic"),
+            call("record_finding", {"finding": "joins wait"}),
+            call("record_finding", {"finding": "caps exit"}),
+            say("Two findings recorded."),
+        ),
+    )
     g = Graph(Chat).add_agent("research", researcher, output="answer")
     g.add_edge(START, "research").add_edge("research", END)
-    result = await g.compile().run({"messages": [{"role": "user", "content": "go"}]},
-                                   deps={"topic": "graphs"})
+    result = await g.compile().run(
+        {"messages": [{"role": "user", "content": "go"}]}, deps={"topic": "graphs"}
+    )
     assert result.state.findings == ["joins wait", "caps exit"]
-    outputs = [e.content for e in result.events if isinstance(e, AgentItem)
-               and e.kind == "tool_output"]
+    outputs = [
+        e.content for e in result.events if isinstance(e, AgentItem) and e.kind == "tool_output"
+    ]
     assert outputs[0] == "graphs"
 
 
@@ -298,10 +338,12 @@ class Ticket(BaseModel):
 
 
 async def test_structured_output_routes_on_an_enum_field() -> None:
-    classifier = Agent(name="Classifier", output_type=Classification,
-                       model=model(structured({"department": "support", "confidence": 0.9})))
-    g = Graph(Ticket).add_agent("classify", classifier, prompt="{request}",
-                                output="classification")
+    classifier = Agent(
+        name="Classifier",
+        output_type=Classification,
+        model=model(structured({"department": "support", "confidence": 0.9})),
+    )
+    g = Graph(Ticket).add_agent("classify", classifier, prompt="{request}", output="classification")
     g.add_node("billing", lambda s: {"handled_by": "billing"})
     g.add_node("support", lambda s: {"handled_by": "support"})
     g.add_edge(START, "classify").add_field_route("classify", "classification.department")
@@ -317,8 +359,7 @@ def test_field_route_values_are_checked_against_nodes_at_compile_time() -> None:
     from orchestrator import RouteTargetError
 
     classifier = Agent(name="Classifier", output_type=Classification)
-    g = Graph(Ticket).add_agent("classify", classifier, prompt="{request}",
-                                output="classification")
+    g = Graph(Ticket).add_agent("classify", classifier, prompt="{request}", output="classification")
     g.add_node("billing", lambda s: None).add_edge("billing", END)
     g.add_edge(START, "classify").add_field_route("classify", "classification.department")
     with pytest.raises(RouteTargetError, match="Department.SUPPORT"):
@@ -330,8 +371,9 @@ def test_field_route_values_are_checked_against_nodes_at_compile_time() -> None:
 
 async def test_guardrail_trip_is_routed_to_a_fallback_node() -> None:
     @input_guardrail
-    async def no_homework(ctx: RunContextWrapper[Any], agent: Agent[Any], text: Any
-                          ) -> GuardrailFunctionOutput:
+    async def no_homework(
+        ctx: RunContextWrapper[Any], agent: Agent[Any], text: Any
+    ) -> GuardrailFunctionOutput:
         return GuardrailFunctionOutput(output_info="homework", tripwire_triggered=True)
 
     tutor = Agent(name="Tutor", input_guardrails=[no_homework], model=model(say("never")))
@@ -352,8 +394,9 @@ async def test_transport_error_is_retried_then_succeeds() -> None:
 
     broken = openai.APIConnectionError(request=httpx2.Request("POST", "http://127.0.0.1/v1"))
     writer = Agent(name="Writer", model=model(ModelStep.raise_error(broken), say("Recovered.")))
-    g = Graph(Chat).add_agent("write", writer, output="answer",
-                              retry=RetryPolicy(max_attempts=2, initial_delay=0))
+    g = Graph(Chat).add_agent(
+        "write", writer, output="answer", retry=RetryPolicy(max_attempts=2, initial_delay=0)
+    )
     g.add_edge(START, "write").add_edge("write", END)
     result = await g.compile().run({"messages": [{"role": "user", "content": "write"}]})
     assert result.state.answer == "Recovered."
@@ -397,8 +440,9 @@ async def test_default_model_is_the_offline_one_and_its_output_is_labelled(
 async def test_run_model_option_overrides_every_agent() -> None:
     g = Graph(Chat).add_agent("a", Agent(name="A", model="gpt-5"), output="answer")
     g.add_edge(START, "a").add_edge("a", END)
-    result = await g.compile().run({"messages": [{"role": "user", "content": "hi"}]},
-                                   model=model(say("from the override")))
+    result = await g.compile().run(
+        {"messages": [{"role": "user", "content": "hi"}]}, model=model(say("from the override"))
+    )
     assert result.state.answer == "from the override"
 
 
@@ -408,8 +452,11 @@ async def test_every_model_call_is_recorded_with_digest_items_and_usage() -> Non
         """Look up an order."""
         return f"order {order} ships Friday"
 
-    agent = Agent(name="Orders", tools=[lookup],
-                  model=model(call("lookup", {"order": "42"}), say("It ships Friday.")))
+    agent = Agent(
+        name="Orders",
+        tools=[lookup],
+        model=model(call("lookup", {"order": "42"}), say("It ships Friday.")),
+    )
     g = Graph(Chat).add_agent("orders", agent, output="answer")
     g.add_edge(START, "orders").add_edge("orders", END)
     result = await g.compile().run({"messages": [{"role": "user", "content": "order 42?"}]})
@@ -438,14 +485,17 @@ async def test_streamed_agent_emits_text_deltas_and_records_the_same_result() ->
 
 
 def test_importing_orchestrator_does_not_import_the_sdk() -> None:
-    code = "import sys, orchestrator; from orchestrator import Graph; " \
-           "assert 'agents' not in sys.modules, 'agents imported'"
+    code = (
+        "import sys, orchestrator; from orchestrator import Graph; "
+        "assert 'agents' not in sys.modules, 'agents imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 async def test_graph_default_model_applies_to_agents_that_name_none() -> None:
-    g = Graph(Chat, model=model(say("graph default"))).add_agent("a", Agent(name="A"),
-                                                                 output="answer")
+    g = Graph(Chat, model=model(say("graph default"))).add_agent(
+        "a", Agent(name="A"), output="answer"
+    )
     g.add_edge(START, "a").add_edge("a", END)
     result = await g.compile().run({"messages": [{"role": "user", "content": "hi"}]})
     assert result.state.answer == "graph default"

@@ -487,7 +487,7 @@ async def test_non_object_output_types_are_wrapped_and_labelled() -> None:
 async def test_plain_text_mentions_the_request_and_never_says_i_dont_know() -> None:
     agent = Agent(
         name="primary",
-        instructions="If you are unsure, say \"I don't know\". Answer questions about gardens.",
+        instructions='If you are unsure, say "I don\'t know". Answer questions about gardens.',
     )
     result = await Runner.run(agent, "How often should I water tomato plants?", run_config=config())
     assert result.final_output.startswith("[offline] ")

@@ -1,0 +1,286 @@
+"""Durable runs: the persister that hangs a store off a run, and loading a run back from it.
+
+Resume contract: steps that reached their barrier are never run again; tasks that finished
+inside a step that did not (the process died, or another branch paused or failed) are kept as
+pending writes and not run again; tasks that were in flight run again (at-least-once). Join
+arrivals and fan-out progress are part of every checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from .errors import (
+    CheckpointMismatchError,
+    OrchestratorError,
+    ResumeError,
+    StoreError,
+)
+from .events import EdgeTaken, Event, NodeFinished, RunStatus
+from .records import (
+    RICH_EVENTS,
+    Checkpoint,
+    PendingWrite,
+    RunRecord,
+    Snapshot,
+    TaskRecord,
+    event_to_json,
+    graph_hash,
+    to_json,
+)
+from .run import Outcome, RunState, Waiting
+from .store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .compiled import CompiledGraph
+
+#: A full snapshot is written once the deltas since the last one exceed this many bytes and
+#: SNAPSHOT_RATIO times the last snapshot. Snapshot sizes then grow geometrically, so all of
+#: them together cost a small multiple of the final state, and storage stays linear in the
+#: updates made; loading replays at most that many bytes of deltas after a snapshot.
+SNAPSHOT_MIN_BYTES = 64 * 1024
+SNAPSHOT_RATIO = 8
+
+
+class Persister:
+    """Writes a run to a store: step 0 at the start, a checkpoint at every barrier, pending
+    writes inside parallel steps, and the run's status when it stops."""
+
+    def __init__(
+        self,
+        store: Store,
+        graph: CompiledGraph[Any],
+        *,
+        fresh: bool,
+        parent: tuple[str, int] | None = None,
+        first_path: list[str] | None = None,
+        snapshot_every: int | None = None,
+        fence: Any = None,
+    ) -> None:
+        self.store, self.graph, self.fresh, self.parent = store, graph, fresh, parent
+        self.first_path = first_path or []
+        self.snapshot_every = snapshot_every
+        self.fence = fence
+        self._edges: list[tuple[str, str, str, str | None]] = []
+        self._timing: list[tuple[int, str, float, float, int]] = []
+        self._rich: list[dict[str, Any]] = []
+        self._since_snapshot = 0
+        self._last_snapshot = 0
+        self._snapshot_next = False
+        self._t0 = time.time()  # timing is stored relative to the run's creation
+
+    def emit(self, event: Event) -> None:
+        kind = type(event)
+        if kind is EdgeTaken:
+            assert isinstance(event, EdgeTaken)
+            self._edges.append((event.source, event.target, str(event.kind), event.label))
+        elif kind is NodeFinished:
+            assert isinstance(event, NodeFinished)
+            self._timing.append(
+                (
+                    event.task_id,
+                    event.node,
+                    round(event.at - self._t0, 3),
+                    round(event.duration, 6),
+                    event.attempt,
+                )
+            )
+        elif isinstance(event, RICH_EVENTS):
+            self._rich.append(event_to_json(event))
+
+    def _snapshot(self, rs: RunState) -> Snapshot:
+        return Snapshot(
+            state=rs.state.model_dump(mode="json"),
+            visits=dict(rs.visits),
+            edge_counts=[(s, t, n) for (s, t), n in rs.edge_counts.items()],
+        )
+
+    def _checkpoint(self, rs: RunState, step: int, **delta: Any) -> Checkpoint:
+        edges, self._edges = self._edges, []
+        timing, self._timing = self._timing, []
+        # Built without validation: every value here comes from the scheduler itself.
+        fields = {"writes": [], "ran": [], "snapshot": None, **delta}
+        return Checkpoint.model_construct(
+            run_id=rs.run_id,
+            step=step,
+            edges=edges,
+            timing=timing,
+            tasks=[TaskRecord.of(t) for t in rs.tasks],
+            joins=rs.joins,
+            seq=rs.seq,
+            **fields,
+        )
+
+    async def started(self, rs: RunState) -> None:
+        if not self.fresh:
+            self._t0 = (await self.store.get_run(rs.run_id)).created
+            await self.store.update_run(
+                rs.run_id,
+                status=str(RunStatus.RUNNING),
+                error=None,
+                waiting=[],
+                fence=self.fence,
+            )
+            return
+        snapshot = self._snapshot(rs)
+        first = self._checkpoint(rs, rs.step, snapshot=snapshot, ran=self.first_path)
+        self._last_snapshot = len(snapshot.model_dump_json())
+        record = RunRecord(
+            created=self._t0,
+            run_id=rs.run_id,
+            graph=self.graph.name,
+            graph_hash=graph_hash(self.graph),
+            status=str(RunStatus.RUNNING),
+            steps=rs.step,
+            parent_run=self.parent[0] if self.parent else None,
+            parent_step=self.parent[1] if self.parent else None,
+            owner=f"pid {os.getpid()}",
+        )
+        await self.store.create_run(record, first)
+        self.fresh = False
+
+    async def task_done(self, rs: RunState, step: int, outcome: Outcome) -> None:
+        await self.store.save_pending(PendingWrite.of(rs.run_id, step, outcome), fence=self.fence)
+
+    async def barrier(
+        self,
+        rs: RunState,
+        step: int,
+        outcomes: list[Outcome],
+        writes: list[tuple[str, Mapping[str, Any]]],
+    ) -> None:
+        encoded = [(node, to_json(dict(update))) for node, update in writes]
+        snapshot = None
+        if self._snapshot_next or (self.snapshot_every and step % self.snapshot_every == 0):
+            snapshot = self._snapshot(rs)
+        checkpoint = self._checkpoint(
+            rs, step, writes=encoded, ran=[o.task.node for o in outcomes], snapshot=snapshot
+        )
+        rich, self._rich = self._rich, []
+        size = await self.store.save_step(checkpoint, rich, fence=self.fence)
+        if snapshot is not None:
+            self._since_snapshot, self._last_snapshot = 0, int(size or 0)
+            self._snapshot_next = False
+        else:
+            self._since_snapshot += int(size or 0)
+            limit = max(SNAPSHOT_MIN_BYTES, SNAPSHOT_RATIO * self._last_snapshot)
+            self._snapshot_next = self._since_snapshot > limit
+
+    async def stopped(self, rs: RunState) -> None:
+        if self.fresh:  # failed before it could start (e.g. the store refused it)
+            return
+        step = rs.step + 1
+        for outcome in rs.pending.values():
+            await self.store.save_pending(
+                PendingWrite.of(rs.run_id, step, outcome), fence=self.fence
+            )
+        rich, self._rich = self._rich, []
+        await self.store.save_events(rs.run_id, step, rich, fence=self.fence)
+        waiting = [
+            {"task_id": w.task_id, "node": w.node, "request": to_json(w.request)}
+            for w in rs.waiting
+        ]
+        await self.store.update_run(
+            rs.run_id,
+            status=str(rs.status),
+            steps=rs.step,
+            waiting=waiting,
+            error=None if rs.error is None else str(rs.error),
+            updated=time.time(),
+            fence=self.fence,
+        )
+
+
+async def load(store: Store, graph: CompiledGraph[Any], run_id: str) -> tuple[RunState, RunRecord]:
+    """Rebuild a run's state after its latest checkpoint (with pending writes and resume
+    values), checking it still fits the graph."""
+    record = await store.get_run(run_id)
+    if record.graph != graph.name:
+        raise StoreError(
+            f"run {run_id!r} belongs to graph {record.graph!r}, not {graph.name!r}; load it "
+            "with the graph that made it"
+        )
+    checkpoints = await store.checkpoints(run_id)
+    rs = state_at(graph, run_id, checkpoints)
+    rs.path = await store.path(run_id)
+    rs.status = RunStatus(record.status)
+    by_id = {t.id: t for t in rs.tasks}
+    for task in rs.tasks:
+        if task.node not in graph.nodes:
+            raise CheckpointMismatchError(
+                run_id,
+                rs.step,
+                f"the next task runs node {task.node!r}, which the graph no longer has",
+            )
+    resumes = await store.resumes(run_id)
+    for task_id, values in resumes.items():
+        if task_id in by_id:
+            by_id[task_id].resume = values
+    for pending in await store.pending(run_id, rs.step + 1):
+        if pending.task_id in by_id:
+            rs.pending[pending.task_id] = pending.outcome(by_id[pending.task_id])
+    rs.waiting = [
+        Waiting(task_id=w["task_id"], node=w["node"], request=w["request"]) for w in record.waiting
+    ]
+    return rs, record
+
+
+def state_at(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) -> RunState:
+    """Fold checkpoints (the first one holding a snapshot) into the run state after the last."""
+    if not checkpoints or checkpoints[0].snapshot is None:
+        raise StoreError(f"run {run_id!r} has no snapshot to start from; the store is damaged")
+    first = checkpoints[0]
+    assert first.snapshot is not None
+    model = graph.schema.model
+    try:
+        state = model.model_validate(first.snapshot.state)
+    except ValidationError as exc:
+        raise CheckpointMismatchError(run_id, first.step, _short(exc)) from exc
+    visits = dict(first.snapshot.visits)
+    counts = {(s, t): n for s, t, n in first.snapshot.edge_counts}
+    for checkpoint in checkpoints[1:]:
+        try:
+            state = graph.schema.apply(state, checkpoint.writes, checkpoint.step)
+        except OrchestratorError as exc:
+            raise CheckpointMismatchError(run_id, checkpoint.step, str(exc)) from exc
+        for node in checkpoint.ran:
+            visits[node] = visits.get(node, 0) + 1
+        for source, target, _, _ in checkpoint.edges:
+            counts[(source, target)] = counts.get((source, target), 0) + 1
+    last = checkpoints[-1]
+    return RunState(
+        run_id=run_id,
+        graph=graph.name,
+        state=state,
+        step=last.step,
+        started=True,
+        tasks=[
+            t.task(graph.nodes[t.node].index if t.node in graph.nodes else 0) for t in last.tasks
+        ],
+        joins={k: list(v) for k, v in last.joins.items()},
+        visits=visits,
+        edge_counts=counts,
+        seq=last.seq,
+    )
+
+
+def resumable(rs: RunState, record: RunRecord) -> RunState:
+    """Check a loaded run may be resumed; a run left 'running' by a dead process may."""
+    if record.status == RunStatus.COMPLETED:
+        raise ResumeError(
+            f"run {record.run_id} has already completed; fork it from a step to run it again"
+        )
+    if record.status == RunStatus.RUNNING:
+        rs.status = RunStatus.FAILED  # its process died mid-run: go on like after a failure
+    return rs
+
+
+def _short(exc: ValidationError) -> str:
+    errs = exc.errors(include_url=False)
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs[:3])

@@ -1,0 +1,240 @@
+"""What a store keeps, as JSON: run rows, append-only checkpoints (a delta per step, and a full
+snapshot when the deltas since the last one outgrow it), pending writes and rich events.
+
+Everything goes through pydantic and JSON; loading never constructs arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+from pydantic_core import to_jsonable_python
+
+from . import events as ev
+from .context import Failure
+from .run import Outcome, Task
+
+if TYPE_CHECKING:
+    from .compiled import CompiledGraph
+
+#: Bumped when the stored layout changes; a store refuses files written by a newer version.
+SCHEMA_VERSION = 1
+
+#: Events kept in the events table; the others are rebuilt from the checkpoints.
+RICH_EVENTS = (
+    ev.ModelCalled,
+    ev.AgentItem,
+    ev.NodeFailed,
+    ev.NodeRetried,
+    ev.Interrupted,
+)
+
+
+def to_json(value: Any) -> Any:
+    """A JSON-compatible copy of ``value`` (pydantic models, enums, dataclasses included)."""
+    return to_jsonable_python(value, fallback=str)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_json(value), separators=(",", ":"), ensure_ascii=False)
+
+
+class RunRecord(BaseModel):
+    """One row of the runs table."""
+
+    run_id: str
+    graph: str
+    graph_hash: str
+    status: str
+    created: float = Field(default_factory=time.time)
+    updated: float = Field(default_factory=time.time)
+    parent_run: str | None = None
+    parent_step: int | None = None
+    error: str | None = None
+    waiting: list[dict[str, Any]] = []
+    owner: str | None = None
+    steps: int = 0
+
+
+class TaskRecord(BaseModel):
+    node: str
+    id: int
+    payload: Any = None
+    error: dict[str, Any] | None = None
+    resume: list[Any] = []
+
+    @classmethod
+    def of(cls, task: Task) -> TaskRecord:
+        return cls.model_construct(
+            node=task.node,
+            id=task.id,
+            payload=None if task.payload is None else to_json(task.payload),
+            error=dataclasses.asdict(task.error) if task.error else None,
+            resume=to_json(task.resume) if task.resume else [],
+        )
+
+    def task(self, index: int) -> Task:
+        """The task again; ``index`` is its node's declaration index (part of its order)."""
+        error = Failure(**self.error) if self.error else None
+        return Task(
+            self.node,
+            self.id,
+            index << 40 | self.id,
+            self.payload,
+            error,
+            list(self.resume) or None,
+        )
+
+
+class Snapshot(BaseModel):
+    """The full run state at a step: loading starts from the latest one."""
+
+    state: dict[str, Any]
+    visits: dict[str, int]
+    edge_counts: list[tuple[str, str, int]]
+
+
+class Checkpoint(BaseModel):
+    """One row per step barrier (step 0 is the run's start)."""
+
+    run_id: str
+    step: int
+    writes: list[tuple[str, dict[str, Any]]] = []  # applied in this order
+    ran: list[str] = []  # nodes executed in this step, in order
+    edges: list[tuple[str, str, str, str | None]] = []  # (source, target, kind, label) taken
+    # task id, node, start (seconds after the run was created), duration, attempt
+    timing: list[tuple[int, str, float, float, int]] = []
+    tasks: list[TaskRecord] = []  # the next step
+    joins: dict[str, list[str]] = {}
+    seq: int = 0
+    snapshot: Snapshot | None = None
+
+
+_KIND_CODES = {"normal": "n", "conditional": "c", "handoff": "h", "error": "e", "cap_exit": "x"}
+_CODE_KINDS = {code: kind for kind, code in _KIND_CODES.items()}
+
+
+def encode_checkpoint(checkpoint: Checkpoint) -> str:
+    """The compact JSON a checkpoint is stored as (run id and step live in their own columns).
+
+    Short keys, empty parts left out, edge kinds as letters, a route edge's label left out when
+    it is the target's name, ``seq`` left out when it is the largest task id: W5's 800 steps
+    fit in a few hundred bytes each.
+    """
+    data: dict[str, Any] = {}
+    if checkpoint.writes:
+        data["w"] = checkpoint.writes
+    if checkpoint.ran:
+        data["r"] = checkpoint.ran
+    if checkpoint.edges:
+        edges = []
+        for source, target, kind, label in checkpoint.edges:
+            edge: list[Any] = [source, target, _KIND_CODES.get(kind, kind)]
+            implied = target if kind == "conditional" else None
+            if label != implied:
+                edge.append(label)
+            edges.append(edge)
+        data["e"] = edges
+    if checkpoint.timing:
+        data["t"] = checkpoint.timing
+    if checkpoint.tasks:
+        data["k"] = [t.model_dump(exclude_defaults=True) for t in checkpoint.tasks]
+    if checkpoint.joins:
+        data["j"] = checkpoint.joins
+    if checkpoint.seq != max((t.id for t in checkpoint.tasks), default=0):
+        data["s"] = checkpoint.seq
+    if checkpoint.snapshot is not None:
+        data["S"] = checkpoint.snapshot.model_dump()
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_checkpoint(run_id: str, step: int, text: str) -> Checkpoint:
+    data = json.loads(text)
+    tasks = [TaskRecord.model_validate(t) for t in data.get("k", [])]
+    edges = []
+    for edge in data.get("e", []):
+        source, target, code = edge[0], edge[1], edge[2]
+        kind = _CODE_KINDS.get(code, code)
+        label = edge[3] if len(edge) > 3 else (target if kind == "conditional" else None)
+        edges.append((source, target, kind, label))
+    return Checkpoint(
+        run_id=run_id,
+        step=step,
+        writes=data.get("w", []),
+        ran=data.get("r", []),
+        edges=edges,
+        timing=data.get("t", []),
+        tasks=tasks,
+        joins=data.get("j", {}),
+        seq=data.get("s", max((t.id for t in tasks), default=0)),
+        snapshot=Snapshot.model_validate(data["S"]) if "S" in data else None,
+    )
+
+
+class PendingWrite(BaseModel):
+    """The outcome of a task that finished inside a step that did not reach its barrier."""
+
+    run_id: str
+    step: int
+    task_id: int
+    update: dict[str, Any] = {}
+    pre: list[dict[str, Any]] = []
+    goto: list[Any] | None = None
+    failure: dict[str, Any] | None = None
+    attempt: int = 1
+
+    @classmethod
+    def of(cls, run_id: str, step: int, outcome: Outcome) -> PendingWrite:
+        return cls(
+            run_id=run_id,
+            step=step,
+            task_id=outcome.task.id,
+            update=to_json(dict(outcome.update or {})),
+            pre=to_json(list(outcome.pre or [])),
+            goto=to_json(list(outcome.goto)) if outcome.goto is not None else None,
+            failure=dataclasses.asdict(outcome.failure) if outcome.failure else None,
+            attempt=outcome.attempt,
+        )
+
+    def outcome(self, task: Task) -> Outcome:
+        failure = Failure(**self.failure) if self.failure else None
+        goto = tuple(self.goto) if self.goto is not None else None
+        return Outcome(task, self.attempt, self.update, goto, failure, pre=self.pre or None)
+
+
+_EVENT_TYPES: dict[str, type[ev.Event]] = {
+    cls.__name__: cls
+    for cls in vars(ev).values()
+    if isinstance(cls, type) and issubclass(cls, ev.Event) and cls is not ev.Event
+}
+
+
+def event_to_json(event: ev.Event) -> dict[str, Any]:
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    data["type"] = type(event).__name__
+    result: dict[str, Any] = to_json(data)
+    return result
+
+
+def event_from_json(data: dict[str, Any]) -> ev.Event:
+    """Rebuild an event; only the event classes of this package can come out."""
+    kind = _EVENT_TYPES.get(str(data.get("type")))
+    if kind is None:
+        raise ValueError(f"unknown event type {data.get('type')!r}")
+    names = {f.name for f in dataclasses.fields(kind)}
+    return kind(**{k: v for k, v in data.items() if k in names})
+
+
+def graph_hash(graph: CompiledGraph[Any]) -> str:
+    """A fingerprint of a graph's structure: nodes, edges and state fields."""
+    shape = {
+        "nodes": sorted((n.name, str(n.kind)) for n in graph.nodes.values()),
+        "edges": sorted((e.source, e.target, str(e.kind), e.label or "") for e in graph.edges),
+        "fields": sorted(graph.schema.fields),
+    }
+    return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]

@@ -1,0 +1,362 @@
+"""The embedded default store: one SQLite file (WAL), safe for several processes at once.
+
+Writes are short transactions made inline (in WAL mode with ``synchronous=NORMAL`` a commit
+costs tens of microseconds and survives a process crash). Before anything is written, the file
+is checked: a corrupt or foreign file, or one written by a newer version, is refused with a
+message naming it, and left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunNotFoundError, StoreError
+from ..records import (
+    SCHEMA_VERSION,
+    Checkpoint,
+    PendingWrite,
+    RunRecord,
+    decode_checkpoint,
+    dumps,
+    encode_checkpoint,
+)
+from .base import Store
+
+# Checkpoints and events are append-only: a rowid of (run key << 32 | step or sequence) keeps
+# each run's rows together and in order, and appending to a rowid table fills pages completely
+# (an index-ordered WITHOUT ROWID table leaves them about half full).
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    key INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, graph TEXT NOT NULL,
+    graph_hash TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL,
+    updated REAL NOT NULL, parent_run TEXT, parent_step INTEGER, error TEXT,
+    waiting TEXT NOT NULL DEFAULT '[]', owner TEXT, steps INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY, snapshot INTEGER NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, step INTEGER NOT NULL, data TEXT);
+CREATE TABLE IF NOT EXISTS pending (
+    run INTEGER NOT NULL, step INTEGER NOT NULL, task_id INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (run, step, task_id)
+);
+CREATE TABLE IF NOT EXISTS resumes (
+    run INTEGER NOT NULL, task_id INTEGER NOT NULL, seq INTEGER NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (run, task_id, seq)
+)
+"""
+
+_RUN_COLUMNS = (
+    "run_id, graph, graph_hash, status, created, updated, parent_run, parent_step, error, "
+    "waiting, owner, steps"
+)
+_LOW = (1 << 32) - 1
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.file = Path(path)
+        self.where = str(self.file)
+        self._db = self._open(timeout)
+        self._keys: dict[str, int] = {}  # run id -> the integer key its rows are stored under
+        self._event_seq: dict[str, int] = {}
+
+    # --- opening: check first, write after ---------------------------------------------------
+
+    def _open(self, timeout: float) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(
+                self.file, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {self.where}: {exc}") from exc
+        try:
+            self._check(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            with _transaction(db):
+                for statement in _TABLES.split(";"):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?), "
+                    "('application', 'orchestrator')",
+                    (str(SCHEMA_VERSION),),
+                )
+        except StoreError:
+            db.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise self._bad_file(exc) from exc
+        return db
+
+    def _check(self, db: sqlite3.Connection) -> None:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return  # a new (or empty) file: ours to set up
+        if "meta" not in tables:
+            raise StoreError(
+                f"{self.where} is a SQLite database but not an orchestrator store (it has "
+                f"tables {', '.join(sorted(tables)[:5])}); give the store another file"
+            )
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("application") != "orchestrator":
+            raise StoreError(
+                f"{self.where} is a SQLite database of another application; give the store "
+                "another file"
+            )
+        version = int(meta.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.where} was written by a newer orchestrator (store schema {version}, "
+                f"this version reads up to {SCHEMA_VERSION}); upgrade orchestrator to read it"
+            )
+        # Read every page of the main tables once: a truncated file fails here, not mid-run.
+        for query in ("SELECT count(*) FROM runs", "SELECT max(length(data)) FROM checkpoints"):
+            db.execute(query).fetchone()
+
+    def _bad_file(self, exc: sqlite3.DatabaseError) -> StoreError:
+        return StoreError(
+            f"{self.where} is not a usable orchestrator store ({exc}); it may be corrupt, "
+            "truncated or another kind of file. Nothing was changed: move it away or point "
+            "the store at another file"
+        )
+
+    @contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._db
+        except sqlite3.DatabaseError as exc:
+            raise self._bad_file(exc) from exc
+
+    def _key(self, db: sqlite3.Connection, run_id: str) -> int:
+        key = self._keys.get(run_id)
+        if key is None:
+            row = db.execute("SELECT key FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id, self.where)
+            key = self._keys[run_id] = int(row[0])
+        return key
+
+    # --- writes ------------------------------------------------------------------------------
+
+    async def create_run(self, run: RunRecord, first: Checkpoint) -> None:
+        with self._guard() as db, _transaction(db):
+            cursor = db.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.run_id,
+                    run.graph,
+                    run.graph_hash,
+                    run.status,
+                    run.created,
+                    run.updated,
+                    run.parent_run,
+                    run.parent_step,
+                    run.error,
+                    json.dumps(run.waiting),
+                    run.owner,
+                    run.steps,
+                ),
+            )
+            key = self._keys[run.run_id] = int(cursor.lastrowid or 0)
+            _insert_checkpoint(db, key, first)
+
+    async def save_step(
+        self, checkpoint: Checkpoint, events: list[dict[str, Any]], *, fence: Any = None
+    ) -> int:
+        with self._guard() as db:
+            key = self._key(db, checkpoint.run_id)
+            if not events:
+                # One statement in autocommit mode is its own transaction: the common step
+                # costs one write. The run row is brought up to date when the run stops.
+                return _insert_checkpoint(db, key, checkpoint)
+            with _transaction(db):
+                size = _insert_checkpoint(db, key, checkpoint)
+                self._insert_events(db, key, checkpoint.run_id, checkpoint.step, events)
+                return size
+
+    async def save_pending(self, pending: PendingWrite, *, fence: Any = None) -> None:
+        with self._guard() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO pending (run, step, task_id, data) VALUES (?,?,?,?)",
+                (
+                    self._key(db, pending.run_id),
+                    pending.step,
+                    pending.task_id,
+                    pending.model_dump_json(exclude_defaults=True),
+                ),
+            )
+
+    async def save_events(
+        self, run_id: str, step: int, events: list[dict[str, Any]], *, fence: Any = None
+    ) -> None:
+        if events:
+            with self._guard() as db, _transaction(db):
+                self._insert_events(db, self._key(db, run_id), run_id, step, events)
+
+    def _insert_events(
+        self, db: sqlite3.Connection, key: int, run_id: str, step: int, events: list[Any]
+    ) -> None:
+        seq = self._event_seq.get(run_id)
+        if seq is None:
+            row = db.execute("SELECT max(id) FROM events WHERE id BETWEEN ? AND ?", _span(key))
+            last = row.fetchone()[0]
+            seq = 0 if last is None else last & _LOW
+        rows = []
+        for event in events:
+            seq += 1
+            rows.append((key << 32 | seq, step, dumps(event)))
+        db.executemany("INSERT INTO events (id, step, data) VALUES (?,?,?)", rows)
+        self._event_seq[run_id] = seq
+
+    async def update_run(self, run_id: str, *, fence: Any = None, **fields: Any) -> None:
+        fields.setdefault("updated", time.time())
+        with self._guard() as db, _transaction(db):
+            key = self._key(db, run_id)
+            if "steps" not in fields:  # checkpoints don't touch the run row: catch up here
+                last = db.execute(
+                    "SELECT max(id) FROM checkpoints WHERE id BETWEEN ? AND ?", _span(key)
+                ).fetchone()[0]
+                fields["steps"] = 0 if last is None else last & _LOW
+            names = sorted(fields)
+            values = [json.dumps(fields[n]) if n == "waiting" else fields[n] for n in names]
+            db.execute(
+                f"UPDATE runs SET {', '.join(f'{n} = ?' for n in names)} WHERE key = ?",
+                (*values, key),
+            )
+
+    async def add_resume(self, run_id: str, task_id: int, value: Any) -> None:
+        with self._guard() as db, _transaction(db):
+            key = self._key(db, run_id)
+            (count,) = db.execute(
+                "SELECT count(*) FROM resumes WHERE run = ? AND task_id = ?", (key, task_id)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO resumes (run, task_id, seq, value) VALUES (?,?,?,?)",
+                (key, task_id, count, dumps(value)),
+            )
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        with self._guard() as db:
+            row = db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        if row is None:
+            raise RunNotFoundError(run_id, self.where)
+        return _run(row)
+
+    async def checkpoints(self, run_id: str, *, from_snapshot: bool = True) -> list[Checkpoint]:
+        with self._guard() as db:
+            low, high = _span(self._key(db, run_id))
+            if from_snapshot:
+                last = db.execute(
+                    "SELECT max(id) FROM checkpoints WHERE id BETWEEN ? AND ? AND snapshot = 1",
+                    (low, high),
+                ).fetchone()[0]
+                low = low if last is None else last
+            rows = db.execute(
+                "SELECT id, data FROM checkpoints WHERE id BETWEEN ? AND ? ORDER BY id",
+                (low, high),
+            ).fetchall()
+        return [decode_checkpoint(run_id, id_ & _LOW, data) for id_, data in rows]
+
+    async def path(self, run_id: str) -> list[str]:
+        with self._guard() as db:
+            rows = db.execute(
+                "SELECT json_extract(data, '$.r') FROM checkpoints WHERE id BETWEEN ? AND ? "
+                "ORDER BY id",
+                _span(self._key(db, run_id)),
+            ).fetchall()
+        return [node for (ran,) in rows if ran for node in json.loads(ran)]
+
+    async def pending(self, run_id: str, step: int) -> list[PendingWrite]:
+        with self._guard() as db:
+            rows = db.execute(
+                "SELECT data FROM pending WHERE run = ? AND step = ? ORDER BY task_id",
+                (self._key(db, run_id), step),
+            ).fetchall()
+        return [PendingWrite.model_validate_json(r[0]) for r in rows]
+
+    async def resumes(self, run_id: str) -> dict[int, list[Any]]:
+        with self._guard() as db:
+            rows = db.execute(
+                "SELECT task_id, value FROM resumes WHERE run = ? ORDER BY task_id, seq",
+                (self._key(db, run_id),),
+            ).fetchall()
+        found: dict[int, list[Any]] = {}
+        for task_id, value in rows:
+            found.setdefault(task_id, []).append(json.loads(value))
+        return found
+
+    async def events(self, run_id: str) -> list[dict[str, Any]]:
+        with self._guard() as db:
+            rows = db.execute(
+                "SELECT data FROM events WHERE id BETWEEN ? AND ? ORDER BY id",
+                _span(self._key(db, run_id)),
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    async def list_runs(self, limit: int = 100) -> list[RunRecord]:
+        with self._guard() as db:
+            rows = db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [_run(r) for r in rows]
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+def _span(key: int) -> tuple[int, int]:
+    """The rowid range of one run's checkpoints or events."""
+    return key << 32, key << 32 | _LOW
+
+
+def _insert_checkpoint(db: sqlite3.Connection, key: int, checkpoint: Checkpoint) -> int:
+    data = encode_checkpoint(checkpoint)
+    db.execute(
+        "INSERT INTO checkpoints (id, snapshot, data) VALUES (?,?,?)",
+        (key << 32 | checkpoint.step, int(checkpoint.snapshot is not None), data),
+    )
+    return len(data)
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    (run_id, graph, graph_hash, status, created, updated, parent_run, parent_step, error,
+     waiting, owner, steps) = row  # fmt: skip
+    return RunRecord(
+        run_id=run_id,
+        graph=graph,
+        graph_hash=graph_hash,
+        status=status,
+        created=created,
+        updated=updated,
+        parent_run=parent_run,
+        parent_step=parent_step,
+        error=error,
+        waiting=json.loads(waiting or "[]"),
+        owner=owner,
+        steps=steps,
+    )
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -1,0 +1,1 @@
+"""Graphs, fabricated agent events and SVG/HTML readers for the visualize tests."""

