@@ -24,6 +24,7 @@ from agents import (
     RunConfig,
     RunContextWrapper,
     Runner,
+    RunState,
     handoff,
 )
 from agents.agent import ToolsToFinalOutputResult
@@ -224,19 +225,20 @@ class AgentCall:
             group_id=ctx.run_id,
             trace_metadata={"node": self.name, "run_id": ctx.run_id},
         )
+        run_input: Any = await self._approved_state(agent, ctx) or items
         try:
             if recorder.replay is not None and not stream and can_replay_fast(self.agent):
                 result: Any = await replay_agent(agent, items, ctx, config, self.max_turns)
             elif stream:
                 streamed = Runner.run_streamed(
-                    agent, items, context=ctx, max_turns=self.max_turns, run_config=config
+                    agent, run_input, context=ctx, max_turns=self.max_turns, run_config=config
                 )
                 async for _ in streamed.stream_events():
                     pass  # text deltas are reported by the recording model as they arrive
                 result = streamed
             else:
                 result = await Runner.run(
-                    agent, items, context=ctx, max_turns=self.max_turns, run_config=config
+                    agent, run_input, context=ctx, max_turns=self.max_turns, run_config=config
                 )
         except (Interrupt, AgentRunError):
             raise
@@ -248,6 +250,21 @@ class AgentCall:
             raise AgentRunError(self.name, self.agent.name, exc) from exc
 
         self._report_items(ctx, result.new_items)
+        if getattr(result, "interruptions", None):
+            # A tool needs approval: pause the run with the agent's own saved state, so the
+            # answer lets it go on from this very tool call rather than start over.
+            ctx.interrupt(
+                {
+                    "kind": "tool_approval",
+                    "node": self.name,
+                    "agent": self.agent.name,
+                    "tools": [
+                        {"tool": i.name, "arguments": i.arguments, "call_id": i.call_id}
+                        for i in result.interruptions
+                    ],
+                    "state": result.to_state().to_string(context_serializer=_no_context),
+                }
+            )
         update: dict[str, Any] = {}
         if self.messages is not None:
             new = result.to_input_list()[known:]
@@ -260,6 +277,24 @@ class AgentCall:
         if self.output is not None:
             update[self.output] = result.final_output
         return update
+
+    async def _approved_state(self, agent: Agent[Any], ctx: Context[Any]) -> Any:
+        """After a tool-approval pause: the agent's saved run state, with the answer applied."""
+        answered = ctx.answered()
+        if not answered:
+            return None
+        request, answer = answered[-1]
+        if not (isinstance(request, dict) and request.get("kind") == "tool_approval"):
+            return None
+        state = await RunState.from_string(
+            agent, request["state"], context_override=RunContextWrapper(context=ctx)
+        )
+        for item in state.get_interruptions():
+            if _approves(answer, item):
+                state.approve(item)
+            else:
+                state.reject(item)
+        return state
 
     def _report_items(self, ctx: Context[Any], items: list[RunItem]) -> None:
         transition_tools = set(self.handoffs)
@@ -278,6 +313,22 @@ class AgentCall:
                         name,
                     )
                 )
+
+
+def _no_context(context: Any) -> dict[str, Any]:
+    return {}  # the run's Context is per process (dependencies): it is given back on resume
+
+
+def _approves(answer: Any, item: Any) -> bool:
+    """An approval answer: True/False, "approve"/"reject", or a dict by tool name or call id."""
+    if isinstance(answer, dict):
+        for key in (getattr(item, "call_id", None), getattr(item, "name", None)):
+            if key is not None and key in answer:
+                return _approves(answer[key], item)
+        return False
+    if isinstance(answer, str):
+        return answer.strip().lower() in ("approve", "approved", "yes", "y", "true", "ok")
+    return bool(answer)
 
 
 def _nested_agents(agent: Agent[Any], seen: set[int] | None = None) -> dict[str, str]:

@@ -37,7 +37,7 @@ def can_replay_fast(agent: Agent[Any]) -> bool:
         not agent.input_guardrails
         and not agent.output_guardrails
         and agent.hooks is None
-        and all(isinstance(t, FunctionTool) for t in agent.tools)
+        and all(isinstance(t, FunctionTool) and not t.needs_approval for t in agent.tools)
     )
 
 

@@ -177,8 +177,10 @@ class CompiledGraph(Generic[S]):
             else:
                 source = run.snapshot if isinstance(run, RunResult) else run
             answers = resume_answers(source, value, values)
+            asked = {w.task_id: w.request for w in source.waiting}
             for task_id, answer in answers.items():  # kept before the task runs again
-                await opened.add_resume(source.run_id, task_id, answer)
+                entry = {"answer": answer, "asked": asked.get(task_id)}
+                await opened.add_resume(source.run_id, task_id, entry)
             rs = prepare_resume(source, answers)
             rs.options = self._resume_options(rs, options, model, model_provider)
             return await self.continue_run(
@@ -398,6 +400,8 @@ def prepare_resume(rs: RunState, answers: Mapping[int, Any]) -> RunState:
     for task in rs.tasks:
         if task.id in answers:
             task.resume = [*(task.resume or ()), answers[task.id]]
+            request = next((w.request for w in rs.waiting if w.task_id == task.id), None)
+            task.asked = [*(task.asked or ()), request]
     rs.status = RunStatus.RUNNING
     rs.error = None
     return rs

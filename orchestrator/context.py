@@ -41,6 +41,7 @@ class Context(Generic[DepsT]):
     """
 
     __slots__ = (
+        "_asked",
         "_emit",
         "_interrupts_seen",
         "_resume",
@@ -71,6 +72,7 @@ class Context(Generic[DepsT]):
         payload: Any = None,
         error: Failure | None = None,
         resume: list[Any] | None = None,
+        asked: list[Any] | None = None,
         emit: Callable[[Any], None] | None = None,
         options: Any = None,
     ) -> None:
@@ -84,6 +86,7 @@ class Context(Generic[DepsT]):
         self.payload = payload
         self.error = error
         self._resume = resume or []
+        self._asked = asked or []
         self._writes: list[dict[str, Any]] = []
         self._interrupts_seen = 0
         self._emit = emit
@@ -116,6 +119,14 @@ class Context(Generic[DepsT]):
         if index < len(self._resume):
             return self._resume[index]
         raise Interrupt(request)
+
+    def answered(self) -> list[tuple[Any, Any]]:
+        """The (request, answer) pairs of this task's interrupts answered so far, consumed:
+        the next `interrupt` call pauses again. For nodes that keep their own progress in the
+        request (an agent's saved run state) instead of redoing the work before it."""
+        pairs = list(zip(self._asked, self._resume, strict=False))
+        self._interrupts_seen = max(self._interrupts_seen, len(pairs))
+        return pairs
 
     def emit(self, event: Any) -> None:
         """Put an extra event (for example an agent's streamed text) into the run's stream."""

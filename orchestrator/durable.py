@@ -219,9 +219,10 @@ async def load(store: Store, graph: CompiledGraph[Any], run_id: str) -> tuple[Ru
                 f"the next task runs node {task.node!r}, which the graph no longer has",
             )
     resumes = await store.resumes(run_id)
-    for task_id, values in resumes.items():
+    for task_id, entries in resumes.items():
         if task_id in by_id:
-            by_id[task_id].resume = values
+            by_id[task_id].resume = [e["answer"] for e in entries]
+            by_id[task_id].asked = [e.get("asked") for e in entries]
     for pending in await store.pending(run_id, rs.step + 1):
         if pending.task_id in by_id:
             rs.pending[pending.task_id] = pending.outcome(by_id[pending.task_id])

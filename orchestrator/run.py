@@ -48,6 +48,7 @@ class Task:
     payload: Any = None
     error: Failure | None = None  # set for an on_error target
     resume: list[Any] | None = None  # values given to its interrupts so far
+    asked: list[Any] | None = None  # what those interrupts asked, in the same order
     attempts: int = 0  # attempts made so far in the current step (not checkpointed)
 
 
@@ -125,6 +126,7 @@ class RunState:
                     payload=t.payload,
                     error=t.error,
                     resume=list(t.resume or ()),
+                    asked=list(t.asked or ()),
                 )
                 for t in self.tasks
             ],

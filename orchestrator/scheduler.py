@@ -360,7 +360,8 @@ class Scheduler:
                 payload=task.payload,
                 options=rs.options,
                 error=task.error,
-                resume=task.resume if task.resume or rs.options is None else _recorded(rs, task),
+                resume=task.resume if task.resume or rs.options is None else _recorded(rs, task, 0),
+                asked=task.asked if task.resume or rs.options is None else _recorded(rs, task, 1),
                 emit=emit,
             )
         at = time.time()
@@ -653,10 +654,14 @@ class _Frontier:
             self.tasks.sort(key=_order)
 
 
-def _recorded(rs: RunState, task: Task) -> list[Any] | None:
-    """Recorded replay: the answers the original run's interrupts got, for this task."""
+def _recorded(rs: RunState, task: Task, part: int) -> list[Any] | None:
+    """Recorded replay: the answers (part 0) or requests (part 1) of the original run's
+    interrupts, for this task."""
     resumes = rs.options.resumes if rs.options is not None else None
-    return resumes.get(task.id) if resumes else None
+    entries = resumes.get(task.id) if resumes else None
+    if not entries:
+        return None
+    return [entry["answer"] if part == 0 else entry.get("asked") for entry in entries]
 
 
 def _merged(writes: list[Mapping[str, Any]]) -> dict[str, Any]:

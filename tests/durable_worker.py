@@ -127,6 +127,12 @@ async def main(argv: list[str]) -> None:
         result = await approval_graph().run(store=store)
     elif command == "approval-resume":
         result = await approval_graph().resume(argv[2], argv[3], store=store)
+    elif command == "refund":
+        result = await refund_graph().run(
+            {"messages": [{"role": "user", "content": "refund A-17"}]}, store=store
+        )
+    elif command == "refund-resume":
+        result = await refund_graph().resume(argv[2], json.loads(argv[3]), store=store)
     elif command == "many":
         # Run N counter runs one after another on a shared store (several processes at once).
         graph = counter_graph()
@@ -146,6 +152,54 @@ async def main(argv: list[str]) -> None:
             }
         )
     )
+
+
+# --- an agent whose tool needs approval ---------------------------------------------------------
+
+
+class Refunds(BaseModel):
+    messages: Annotated[list[dict[str, Any]], lambda old, new: [*old, *new]] = []
+    answer: str = ""
+
+
+def refund_graph() -> Any:
+    import json as _json
+
+    from agents import Agent, ModelResponse, Usage, function_tool
+    from agents.models.interface import Model
+    from agents.testing import assistant_message, function_call
+
+    class RefundModel(Model):
+        """Asks for the refund tool once, then answers from its output; logs each call."""
+
+        async def get_response(self, system: Any, input: Any, *args: Any, **kw: Any) -> Any:
+            _log("model")
+            outputs = [
+                i for i in input if isinstance(i, dict) and i.get("type") == "function_call_output"
+            ]
+            if not outputs:
+                out = [
+                    function_call(
+                        "issue_refund", _json.dumps({"order": "A-17"}), call_id="call_refund"
+                    )
+                ]
+            else:
+                out = [assistant_message(f"Done: {outputs[-1]['output']}")]
+            return ModelResponse(output=out, usage=Usage(requests=1), response_id=None)
+
+        async def stream_response(self, *args: Any, **kw: Any) -> Any:  # pragma: no cover
+            raise NotImplementedError
+
+    @function_tool(needs_approval=True)
+    def issue_refund(order: str) -> str:
+        """Refund an order (a person must approve)."""
+        _log("refund")
+        return f"refunded {order}"
+
+    agent = Agent(name="Refund Agent", tools=[issue_refund], model=RefundModel())
+    g = Graph(Refunds, name="refunds").add_agent("refund", agent, output="answer")
+    g.add_edge(START, "refund").add_edge("refund", END)
+    return g.compile()
 
 
 if __name__ == "__main__":

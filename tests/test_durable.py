@@ -197,6 +197,36 @@ def test_human_approval_paused_in_one_process_resumed_in_another(
     assert effects(Path(env["EFFECTS"])) == ["plan", "execute"]  # plan was not run again
 
 
+def test_tool_approval_pauses_the_agent_and_it_goes_on_from_the_tool_call_elsewhere(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    db = str(tmp_path / "runs.db")
+    paused = run_worker("refund", db, env=env)
+    assert paused["status"] == "waiting"
+    record = asyncio.run(SQLiteStore(db).get_run(paused["run_id"]))
+    request = record.waiting[0]["request"]
+    assert request["kind"] == "tool_approval" and request["agent"] == "Refund Agent"
+    assert request["tools"] == [
+        {"tool": "issue_refund", "arguments": '{"order": "A-17"}', "call_id": "call_refund"}
+    ]
+    assert effects(Path(env["EFFECTS"])) == ["model"]  # asked once; nothing refunded yet
+
+    done = run_worker("refund-resume", db, paused["run_id"], "true", env=env)
+    assert done["status"] == "completed"
+    assert done["state"]["answer"] == "Done: refunded A-17"
+    # The agent went on from the approved call: one more model call, not a fresh start.
+    assert effects(Path(env["EFFECTS"])) == ["model", "refund", "model"]
+
+
+async def test_a_rejected_tool_call_is_not_executed(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    graph = worker.refund_graph()
+    paused = await graph.run({"messages": [{"role": "user", "content": "refund"}]}, store=store)
+    done = await graph.resume(paused.run_id, {"issue_refund": "reject"}, store=store)
+    assert done.status is RunStatus.COMPLETED
+    assert "refunded" not in done.state.answer  # the model saw a rejection, not a refund
+
+
 # --- playback, fork, recorded replay ---------------------------------------------------------
 
 

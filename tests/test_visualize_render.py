@@ -137,7 +137,10 @@ def test_a_run_result_draws_itself_over_its_graph() -> None:
 def test_a_run_record_without_its_graph_shows_as_text() -> None:
     result: Any = graphs.branching().run_sync()
     record = SimpleNamespace(
-        run_id=result.run_id, status=result.status, steps=result.steps, events=result.events,
+        run_id=result.run_id,
+        status=result.status,
+        steps=result.steps,
+        events=result.events,
         path=result.path,
     )
     bundle = visualize.mimebundle(record)
