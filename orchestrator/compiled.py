@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -124,15 +125,16 @@ class CompiledGraph(Generic[S]):
         model: Any = None,
         model_provider: Any = None,
         options: RunOptions | None = None,
+        store: Store | str | Path | None = None,
     ) -> RunStream[S]:
         """Run the graph, yielding its events as they happen: ``async for event in stream``.
 
         After the loop, ``stream.result`` holds the `RunResult` (a failed run does not raise
-        here: look at ``result.status``).
+        here: look at ``result.status``). With a ``store`` the run is checkpointed as by `run`.
         """
         rs = self.start(input, run_id=run_id)
         rs.options = self._options(options, model, model_provider)
-        return RunStream(self, rs, deps, max_steps, concurrency)
+        return RunStream(self, rs, deps, max_steps, concurrency, store)
 
     async def resume(
         self,
@@ -221,6 +223,7 @@ class CompiledGraph(Generic[S]):
         async with using_store(store) as opened:
             rs = await fork_state(self, opened, run_id, step, set)
             rs.options = self._options(None, model, model_provider)
+            rs.options.source = (await opened.get_run(run_id)).source
             hooks = Persister(opened, self, fresh=True, parent=(run_id, step), first_path=rs.path)
             result = await self.continue_run(
                 rs,
@@ -302,14 +305,12 @@ class CompiledGraph(Generic[S]):
                 model_provider=model_provider,
                 graph_model=self.model,
             )
-        return RunOptions(
+        return dataclasses.replace(
+            options,
             graph=options.graph or self.name,
             graph_model=self.model,
             model=model if model is not None else options.model,
             model_provider=model_provider if model_provider is not None else options.model_provider,
-            stream=options.stream,
-            recording=options.recording,
-            resumes=options.resumes,
         )
 
     def run_sync(
@@ -417,9 +418,10 @@ class RunStream(Generic[S]):
         deps: Any,
         max_steps: int,
         concurrency: int | None,
+        store: Store | str | Path | None = None,
     ) -> None:
         self._graph, self._rs, self._deps = graph, rs, deps
-        self._max_steps, self._concurrency = max_steps, concurrency
+        self._max_steps, self._concurrency, self._store = max_steps, concurrency, store
         self.result: RunResult[S] | None = None
 
     @property
@@ -431,14 +433,27 @@ class RunStream(Generic[S]):
 
         async def drive() -> RunResult[S]:
             try:
-                return await self._graph.continue_run(
-                    self._rs,
-                    deps=self._deps,
-                    max_steps=self._max_steps,
-                    concurrency=self._concurrency,
-                    raise_on_error=False,
-                    emit=queue.put_nowait,
-                )
+                if self._store is None:
+                    return await self._graph.continue_run(
+                        self._rs,
+                        deps=self._deps,
+                        max_steps=self._max_steps,
+                        concurrency=self._concurrency,
+                        raise_on_error=False,
+                        emit=queue.put_nowait,
+                    )
+                from .durable import Persister
+
+                async with using_store(self._store) as opened:
+                    return await self._graph.continue_run(
+                        self._rs,
+                        deps=self._deps,
+                        max_steps=self._max_steps,
+                        concurrency=self._concurrency,
+                        raise_on_error=False,
+                        emit=queue.put_nowait,
+                        hooks=Persister(opened, self._graph, fresh=True),
+                    )
             finally:
                 queue.put_nowait(None)
 

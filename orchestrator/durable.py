@@ -141,6 +141,7 @@ class Persister:
             parent_run=self.parent[0] if self.parent else None,
             parent_step=self.parent[1] if self.parent else None,
             owner=f"pid {os.getpid()}",
+            source=rs.options.source if rs.options is not None else None,
         )
         await self.store.create_run(record, first)
         self.fresh = False

@@ -59,6 +59,7 @@ class RunRecord(BaseModel):
     waiting: list[dict[str, Any]] = []
     owner: str | None = None
     steps: int = 0
+    source: str | None = None  # where the graph came from (module:attribute), when known
 
 
 class TaskRecord(BaseModel):

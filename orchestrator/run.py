@@ -27,6 +27,7 @@ class RunOptions:
     """
 
     graph: str = ""
+    source: str | None = None  # the graph's module:attribute, recorded with stored runs
     model: Any = None
     model_provider: Any = None
     graph_model: Any = None  # the graph's default for agents that name no model

@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS runs (
     graph TEXT NOT NULL, graph_hash TEXT NOT NULL,
     status TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL,
     parent_run TEXT, parent_step INTEGER, error TEXT, waiting TEXT NOT NULL DEFAULT '[]',
-    owner TEXT, steps INTEGER NOT NULL DEFAULT 0,
+    owner TEXT, steps INTEGER NOT NULL DEFAULT 0, source TEXT,
     epoch BIGINT NOT NULL DEFAULT 0, lease_expires TIMESTAMPTZ
 );
 CREATE INDEX IF NOT EXISTS runs_updated ON runs (updated);
@@ -94,7 +94,7 @@ _SCHEMA_LOCK = 0x6F72_6368_5354_4F52  # "orchSTOR"
 
 _RUN_COLUMNS = (
     "run_id, graph, graph_hash, status, created, updated, parent_run, parent_step, error, "
-    "waiting, owner, steps"
+    "waiting, owner, steps, source"
 )
 #: What update_run may set: the run record's fields. The lease columns change only through
 #: acquire/heartbeat/release/claim.
@@ -372,7 +372,7 @@ class PostgresStore(Store):
             try:
                 await conn.execute(
                     f"WITH run AS (INSERT INTO runs ({_RUN_COLUMNS}) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING key) "
+                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING key) "
                     "INSERT INTO checkpoints (run, step, snapshot, data, ran) "
                     "SELECT key, %s, %s, %s, %s FROM run",
                     (
@@ -388,6 +388,7 @@ class PostgresStore(Store):
                         json.dumps(run.waiting),
                         run.owner,
                         run.steps,
+                        run.source,
                         first.step,
                         first.snapshot is not None,
                         encode_checkpoint(first),

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
     key INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, graph TEXT NOT NULL,
     graph_hash TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL,
     updated REAL NOT NULL, parent_run TEXT, parent_step INTEGER, error TEXT,
-    waiting TEXT NOT NULL DEFAULT '[]', owner TEXT, steps INTEGER NOT NULL DEFAULT 0
+    waiting TEXT NOT NULL DEFAULT '[]', owner TEXT, steps INTEGER NOT NULL DEFAULT 0,
+    source TEXT
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
     id INTEGER PRIMARY KEY, snapshot INTEGER NOT NULL, data TEXT NOT NULL
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS resumes (
 
 _RUN_COLUMNS = (
     "run_id, graph, graph_hash, status, created, updated, parent_run, parent_step, error, "
-    "waiting, owner, steps"
+    "waiting, owner, steps, source"
 )
 _LOW = (1 << 32) - 1
 
@@ -151,7 +152,7 @@ class SQLiteStore(Store):
     async def create_run(self, run: RunRecord, first: Checkpoint) -> None:
         with self._guard() as db, _transaction(db):
             cursor = db.execute(
-                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run.run_id,
                     run.graph,
@@ -165,6 +166,7 @@ class SQLiteStore(Store):
                     json.dumps(run.waiting),
                     run.owner,
                     run.steps,
+                    run.source,
                 ),
             )
             key = self._keys[run.run_id] = int(cursor.lastrowid or 0)
@@ -334,7 +336,7 @@ def _insert_checkpoint(db: sqlite3.Connection, key: int, checkpoint: Checkpoint)
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
     (run_id, graph, graph_hash, status, created, updated, parent_run, parent_step, error,
-     waiting, owner, steps) = row  # fmt: skip
+     waiting, owner, steps, source) = row  # fmt: skip
     return RunRecord(
         run_id=run_id,
         graph=graph,
@@ -348,6 +350,7 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         waiting=json.loads(waiting or "[]"),
         owner=owner,
         steps=steps,
+        source=source,
     )
 
 

@@ -1,0 +1,79 @@
+"""The command line's live view of a run: one line per step, node, handoff, retry and pause,
+and an agent's streamed text as it arrives. Written to stderr, so stdout keeps the result."""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+
+from .events import (
+    AgentDelta,
+    AgentItem,
+    EdgeTaken,
+    Event,
+    Interrupted,
+    NodeFailed,
+    NodeFinished,
+    NodeRetried,
+    StepStarted,
+)
+
+
+class Progress:
+    """Prints a run's events as they come: ``with Progress() as p: p.show(event)``."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self._streaming = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._end_stream()
+
+    def _line(self, text: str, style: str = "") -> None:
+        self._end_stream()
+        self.console.print(text, style=style, markup=False)
+
+    def _end_stream(self) -> None:
+        if self._streaming:
+            self.console.print()
+            self._streaming = False
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, StepStarted):
+            self._line(f"step {event.step}: {', '.join(event.tasks)}", "dim")
+        elif isinstance(event, NodeFinished):
+            fields = ", ".join(event.update) or "no change"
+            self._line(f"  ✓ {event.node} ({event.duration * 1000:.0f} ms): {fields}", "green")
+        elif isinstance(event, NodeFailed):
+            then = " -> on_error" if event.handled else ""
+            self._line(f"  ✗ {event.node}: {event.error_type}: {_cut(event.error)}{then}", "red")
+        elif isinstance(event, NodeRetried):
+            self._line(
+                f"  ↻ {event.node} attempt {event.attempt} failed ({_cut(event.error)}); "
+                f"retrying in {event.delay:g} s",
+                "yellow",
+            )
+        elif isinstance(event, EdgeTaken) and event.kind in ("handoff", "cap_exit", "error"):
+            self._line(f"  ⇢ {event.kind} {event.source} -> {event.target}", "cyan")
+        elif isinstance(event, AgentItem) and event.kind == "tool_call":
+            self._line(f"  ⚙ {event.agent} calls {event.name}({_cut(event.content, 80)})", "dim")
+        elif isinstance(event, AgentDelta):
+            if not self._streaming:
+                self.console.print(f"  {event.agent}: ", end="", markup=False)
+                self._streaming = True
+            self.console.print(event.text, end="", markup=False, soft_wrap=True)
+        elif isinstance(event, Interrupted):
+            self._line(f"  ⏸ {event.node} waits: {_cut(event.request)}", "yellow")
+
+
+def _cut(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,206 @@
+"""The command line, as a shell user drives it: every command, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.cli import main
+
+DEMO = "graphs.demo:graph"
+APPROVAL = "tests.durable_worker:approval_graph"
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``orchestrator ARGS`` in-process; return (exit code, stdout, stderr)."""
+    old = sys.argv
+    sys.argv = ["orchestrator", *args]
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = int(done.code or 0)
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    code, out, err = cli(capsys, *args, "--json")
+    assert code == 0, err
+    parsed: dict[str, Any] = json.loads(out)
+    return parsed
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return str(tmp_path / "runs.db")
+
+
+def test_run_prints_the_final_state_path_and_run_id(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    code, out, err = cli(capsys, "run", DEMO, "--input", '{"topic": "joins"}', "--store", store)
+    assert code == 0, err
+    assert "path: research -> research -> research -> outline" in out
+    assert "published after 2 revision(s)" in out
+    assert "completed after 7 step(s); stored in" in out
+    assert "step 1: research, research, research" in err  # the live view, on stderr
+
+
+def test_run_json_for_scripts_and_text_input(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    result = run_json(capsys, "run", DEMO, "--input", "graph joins", "--store", store)
+    assert result["status"] == "completed"
+    assert result["state"]["topic"] == "graph joins"  # text goes to the first text field
+    assert result["path"][-1] == "publish"
+    assert len(result["run_id"]) == 32
+
+
+def test_runs_lists_stored_runs_with_forks_under_their_parent(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    parent = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    child = run_json(capsys, "fork", parent, "--step", "2", "--store", store)["run_id"]
+    code, out, _ = cli(capsys, "runs", "--store", store)
+    assert code == 0
+    lines = out.splitlines()
+    parent_line = next(i for i, line in enumerate(lines) if parent in line)
+    assert f"└ fork@2 {child}" in lines[parent_line + 1]
+
+
+def test_show_prints_steps_path_and_status(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    code, out, _ = cli(capsys, "show", run_id, "--store", store)
+    assert code == 0
+    assert f"run {run_id}  graph demo  status completed  steps 7" in out
+    assert "path: research -> research -> research -> outline -> write" in out
+    assert "publish: verdict" in out
+    shown = run_json(capsys, "show", run_id, "--store", store)
+    assert [s["step"] for s in shown["steps"]] == list(range(8))
+
+
+def test_render_a_graph_in_each_format(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in ("g.svg", "g.dot", "g.mmd"):
+        code, out, err = cli(capsys, "render", DEMO, "-o", str(tmp_path / name))
+        assert code == 0, err
+        assert out.startswith("wrote ")
+    assert "<svg" in (tmp_path / "g.svg").read_text()
+    assert "digraph" in (tmp_path / "g.dot").read_text()
+    assert "flowchart" in (tmp_path / "g.mmd").read_text()
+
+
+def test_render_a_stored_run_as_an_html_report(
+    capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
+) -> None:
+    run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    code, _, err = cli(capsys, "render", run_id, "--store", store, "-o", str(tmp_path / "r.html"))
+    assert code == 0, err
+    html = (tmp_path / "r.html").read_text()
+    assert run_id in html and "<svg" in html
+
+
+def test_replay_playback_and_recorded(capsys: pytest.CaptureFixture[str], store: str) -> None:
+    run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    code, out, _ = cli(capsys, "replay", run_id, "--mode", "playback", "--store", store, "--json")
+    assert code == 0
+    steps = json.loads(out)
+    assert steps[-1]["state"]["verdict"].startswith("published")
+    code, out, _ = cli(capsys, "replay", run_id, "--mode", "recorded", "--store", store)
+    assert code == 0
+    assert "matched the original at every one of its 7 steps" in out
+
+
+def test_fork_with_set_runs_from_step_k_with_the_edit(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    parent = run_json(capsys, "run", DEMO, "--store", store)
+    fork = run_json(capsys, "fork", parent["run_id"], "--step", "3", "--set", "revisions=3",
+                    "--store", store)
+    assert fork["status"] == "completed"
+    # Step 3 was the first draft; with revisions=3 the next review scores 4 + 2*3 and passes.
+    assert fork["path"] == [*parent["path"][:5], "review", "publish"]
+    assert fork["state"]["score"] == 10 and fork["state"]["revisions"] == 3
+
+
+def test_resume_a_waiting_run_with_a_value(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    paused = run_json(capsys, "run", APPROVAL, "--store", store)
+    assert paused["status"] == "waiting"
+    assert paused["waiting"][0]["node"] == "approve"
+    done = run_json(capsys, "resume", paused["run_id"], "--value", "yes", "--store", store)
+    assert done["status"] == "completed"
+    assert done["state"]["done"] == "executed (yes)"
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_unknown_graph_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "run", "graphs.nowhere:graph")
+    assert code == 2
+    assert err.splitlines()[0].startswith("error: cannot import graph module 'graphs.nowhere'")
+    assert "Traceback" not in err + out
+
+
+def test_bad_json_input_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "run", DEMO, "--input", '{"topic": ')
+    assert code == 2
+    assert "error: --input is not valid JSON" in err
+
+
+def test_input_field_that_does_not_exist_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "run", DEMO, "--input", '{"subject": "x"}')
+    assert code == 2
+    assert "'subject', not a field of graph 'demo'" in err
+
+
+def test_unknown_run_id_is_named(capsys: pytest.CaptureFixture[str], store: str) -> None:
+    for command in (["show"], ["resume"], ["replay"], ["fork", "--step", "1"]):
+        code, _, err = cli(capsys, command[0], "no-such-run", *command[1:], "--store", store)
+        assert code == 1, command
+        assert "no run 'no-such-run' in" in err, command
+
+
+def test_set_of_a_field_that_does_not_exist_is_refused(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    code, _, err = cli(capsys, "fork", run_id, "--step", "1", "--set", "colour=red",
+                       "--store", store)
+    assert code == 2
+    assert "--set names 'colour', not a field of graph 'demo'" in err
+
+
+def test_unknown_replay_mode_and_render_format_are_refused(
+    capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
+) -> None:
+    run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    code, _, err = cli(capsys, "replay", run_id, "--mode", "rewind", "--store", store)
+    assert code == 2 and "--mode must be playback or recorded" in err
+    code, _, err = cli(capsys, "render", DEMO, "-o", str(tmp_path / "g.bmp"))
+    assert code == 2 and ".bmp" in err
+
+
+def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(Exception, match="cannot import graph module"):
+        cli(capsys, "--debug", "run", "graphs.nowhere:graph")
+
+
+def test_the_console_script_starts_and_helps() -> None:
+    script = Path(sys.executable).with_name("orchestrator")
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    for command in ("run", "runs", "show", "render", "replay", "fork", "resume", "demo"):
+        assert command in done.stdout
