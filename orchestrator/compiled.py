@@ -201,6 +201,31 @@ class CompiledGraph(Generic[S]):
             return self._options(options, model, model_provider)
         return rs.options or self._options(None, None, None)
 
+    async def submit(
+        self,
+        input: S | Mapping[str, Any] | None = None,
+        *,
+        store: Store | str | Path,
+        run_id: str | None = None,
+        source: str | None = None,
+    ) -> str:
+        """Store a new run as ``queued`` without executing it, and return its id.
+
+        Its first tasks (the routes out of START) are planned now; a run host (or
+        ``resume(run_id)``) claims and drives it later. ``source`` (module:attribute) lets a
+        host in another process find the graph.
+        """
+        from .durable import Persister
+
+        rs = self.start(input, run_id=run_id)
+        rs.options = RunOptions(graph=self.name, source=source)
+        async with using_store(store) as opened:
+            persister = Persister(opened, self, fresh=True, status=RunStatus.QUEUED)
+            rs.started = True
+            rs.tasks = self._scheduler._advance(rs, [], persister.emit)
+            await persister.started(rs)
+        return rs.run_id
+
     async def fork(
         self,
         run_id: str,

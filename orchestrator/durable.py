@@ -62,11 +62,13 @@ class Persister:
         first_path: list[str] | None = None,
         snapshot_every: int | None = None,
         fence: Any = None,
+        status: RunStatus = RunStatus.RUNNING,
     ) -> None:
         self.store, self.graph, self.fresh, self.parent = store, graph, fresh, parent
         self.first_path = first_path or []
         self.snapshot_every = snapshot_every
         self.fence = fence
+        self.status = status  # what a new run is stored as: running, or queued (submitted)
         self._edges: list[tuple[str, str, str, str | None]] = []
         self._timing: list[tuple[int, str, float, float, int]] = []
         self._rich: list[dict[str, Any]] = []
@@ -136,7 +138,7 @@ class Persister:
             run_id=rs.run_id,
             graph=self.graph.name,
             graph_hash=graph_hash(self.graph),
-            status=str(RunStatus.RUNNING),
+            status=str(self.status),
             steps=rs.step,
             parent_run=self.parent[0] if self.parent else None,
             parent_step=self.parent[1] if self.parent else None,
@@ -278,8 +280,10 @@ def resumable(rs: RunState, record: RunRecord) -> RunState:
         raise ResumeError(
             f"run {record.run_id} has already completed; fork it from a step to run it again"
         )
-    if record.status == RunStatus.RUNNING:
-        rs.status = RunStatus.FAILED  # its process died mid-run: go on like after a failure
+    if record.status in (RunStatus.RUNNING, RunStatus.QUEUED):
+        # Queued: submitted, never started. Running: its process died mid-run. Either way it
+        # goes on from its last checkpoint, like after a failure.
+        rs.status = RunStatus.FAILED
     return rs
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 
 class RunStatus(StrEnum):
+    QUEUED = "queued"  # submitted to a store, waiting for a host to claim it
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"

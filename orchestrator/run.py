@@ -34,6 +34,8 @@ class RunOptions:
     stream: bool = False
     recording: dict[str, Any] | None = None
     resumes: dict[int, list[Any]] | None = None  # recorded replay: interrupt answers by task id
+    #: Runs code steps somewhere else (see `orchestrator.executor`); None runs them here.
+    executor: Any = None
 
     def replay_for(self, node: str) -> dict[str, Any] | None:
         return self.recording

@@ -44,7 +44,7 @@ from .events import (
     StepStarted,
 )
 from .ids import END, START
-from .node import Command, Node
+from .node import Command, Node, NodeKind
 from .run import Outcome, RunState, Task, Waiting
 
 if TYPE_CHECKING:
@@ -270,6 +270,8 @@ class Scheduler:
         node = self.nodes[task.node]
         if node.is_async or node.timeout is not None:
             return None
+        if rs.options is not None and rs.options.executor is not None:
+            return None  # code steps go to the executor, which awaits
         ctx, args, at, started = self._begin(rs, step, task, node, 1, deps, emit)
         try:
             out = node.call(*args)  # type: ignore[misc]
@@ -304,8 +306,17 @@ class Scheduler:
             attempt += 1
             task.attempts = attempt
             ctx, args, at, started = self._begin(rs, step, task, node, attempt, deps, emit)
+            executor = rs.options.executor if rs.options is not None else None
             try:
-                if not node.is_async:
+                if executor is not None and node.kind is NodeKind.CODE:
+                    # Elsewhere (e.g. a Ray task); the timeout still bounds the wait here.
+                    pending = executor.call(node, state_of(args), ctx)
+                    if node.timeout is None:
+                        out = await pending
+                    else:
+                        async with asyncio.timeout(node.timeout):
+                            out = await pending
+                elif not node.is_async:
                     if node.timeout is None:
                         out = call(*args)
                     else:
@@ -652,6 +663,10 @@ class _Frontier:
                 self._task(self.sched.nodes[name], None, None)
         if len(self.tasks) > 1:
             self.tasks.sort(key=_order)
+
+
+def state_of(args: tuple[Any, ...]) -> Any:
+    return args[0]
 
 
 def _recorded(rs: RunState, task: Task, part: int) -> list[Any] | None:

@@ -500,3 +500,19 @@ async def test_interrupt_requests_with_a_context_survive_a_round_trip(tmp_path: 
     assert two.waiting[0].request == "second?"
     three = await compiled.resume(one.run_id, "B", store=store)
     assert three.state.answers == ["A+B"]
+
+
+async def test_a_submitted_run_waits_queued_until_something_drives_it(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "q.db")
+    graph = worker.counter_graph()
+    run_id = await graph.submit({"n": 7}, store=store, source="tests.durable_worker:counter_graph")
+    record = await store.get_run(run_id)
+    assert (record.status, record.steps, record.source) == (
+        "queued",
+        0,
+        "tests.durable_worker:counter_graph",
+    )
+    assert [t.node for t in (await store.checkpoints(run_id))[0].tasks] == ["inc"]
+    done = await graph.resume(run_id, store=store)  # what a run host does once it claims it
+    assert done.status is RunStatus.COMPLETED
+    assert done.state.n == 10 and done.path == ["inc"] * 3
