@@ -28,6 +28,8 @@ from .records import (
     RunRecord,
     Snapshot,
     TaskRecord,
+    decode_writes,
+    encode_writes,
     event_to_json,
     graph_hash,
     to_json,
@@ -76,6 +78,7 @@ class Persister:
         self._last_snapshot = 0
         self._snapshot_next = False
         self._t0 = time.time()  # timing is stored relative to the run's creation
+        self._before: Any = None  # the state before the current step (write references)
 
     def emit(self, event: Event) -> None:
         kind = type(event)
@@ -120,6 +123,7 @@ class Persister:
         )
 
     async def started(self, rs: RunState) -> None:
+        self._before = rs.state
         if not self.fresh:
             self._t0 = (await self.store.get_run(rs.run_id)).created
             await self.store.update_run(
@@ -149,7 +153,9 @@ class Persister:
         self.fresh = False
 
     async def task_done(self, rs: RunState, step: int, outcome: Outcome) -> None:
-        await self.store.save_pending(PendingWrite.of(rs.run_id, step, outcome), fence=self.fence)
+        await self.store.save_pending(
+            PendingWrite.of(rs.run_id, step, outcome, rs.state), fence=self.fence
+        )
 
     async def barrier(
         self,
@@ -158,7 +164,8 @@ class Persister:
         outcomes: list[Outcome],
         writes: list[tuple[str, Mapping[str, Any]]],
     ) -> None:
-        encoded = [(node, to_json(dict(update))) for node, update in writes]
+        encoded = encode_writes(writes, self._before if self._before is not None else rs.state)
+        self._before = rs.state
         snapshot = None
         if self._snapshot_next or (self.snapshot_every and step % self.snapshot_every == 0):
             snapshot = self._snapshot(rs)
@@ -181,7 +188,7 @@ class Persister:
         step = rs.step + 1
         for outcome in rs.pending.values():
             await self.store.save_pending(
-                PendingWrite.of(rs.run_id, step, outcome), fence=self.fence
+                PendingWrite.of(rs.run_id, step, outcome, rs.state), fence=self.fence
             )
         rich, self._rich = self._rich, []
         await self.store.save_events(rs.run_id, step, rich, fence=self.fence)
@@ -228,7 +235,7 @@ async def load(store: Store, graph: CompiledGraph[Any], run_id: str) -> tuple[Ru
             by_id[task_id].asked = [e.get("asked") for e in entries]
     for pending in await store.pending(run_id, rs.step + 1):
         if pending.task_id in by_id:
-            rs.pending[pending.task_id] = pending.outcome(by_id[pending.task_id])
+            rs.pending[pending.task_id] = pending.outcome(by_id[pending.task_id], rs.state)
     rs.waiting = [
         Waiting(task_id=w["task_id"], node=w["node"], request=w["request"]) for w in record.waiting
     ]
@@ -250,7 +257,8 @@ def state_at(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoin
     counts = {(s, t): n for s, t, n in first.snapshot.edge_counts}
     for checkpoint in checkpoints[1:]:
         try:
-            state = graph.schema.apply(state, checkpoint.writes, checkpoint.step)
+            writes = decode_writes(checkpoint.writes, state)
+            state = graph.schema.apply(state, writes, checkpoint.step)
         except OrchestratorError as exc:
             raise CheckpointMismatchError(run_id, checkpoint.step, str(exc)) from exc
         for node in checkpoint.ran:

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -42,6 +43,62 @@ def to_json(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(to_json(value), separators=(",", ":"), ensure_ascii=False)
+
+
+#: Marks a stored write value that is a reference to the state as it was before the step.
+REF = "$orchestrator-ref"
+
+
+def encode_writes(
+    writes: Sequence[tuple[str, Mapping[str, Any]]], before: BaseModel
+) -> list[tuple[str, dict[str, Any]]]:
+    """Writes as JSON, where a value that *is* a container of the state before the step (a
+    field's list or dict, or a list field's last item) is stored as a reference to it.
+
+    Nodes often hand back what they read (the conversation, the last message): storing a
+    reference keeps a checkpoint the size of what changed. `decode_writes` resolves them
+    against the same state, which the log rebuilds exactly.
+    """
+    known: dict[int, tuple[str, str]] | None = None
+    encoded = []
+    for node, update in writes:
+        out: dict[str, Any] = {}
+        for key, value in update.items():
+            if isinstance(value, (list, dict)) and value:
+                if known is None:
+                    known = _containers(before)
+                ref = known.get(id(value))
+                if ref is not None:
+                    out[key] = {REF: ref[0], "field": ref[1]}
+                    continue
+            out[key] = to_json(value)
+        encoded.append((node, out))
+    return encoded
+
+
+def _containers(state: BaseModel) -> dict[int, tuple[str, str]]:
+    found: dict[int, tuple[str, str]] = {}
+    for name, value in state.__dict__.items():
+        if isinstance(value, (list, dict)) and value:
+            found.setdefault(id(value), ("field", name))
+            if isinstance(value, list) and isinstance(value[-1], (list, dict)) and value[-1]:
+                found.setdefault(id(value[-1]), ("last", name))
+    return found
+
+
+def decode_writes(
+    writes: Sequence[tuple[str, Mapping[str, Any]]], before: BaseModel
+) -> list[tuple[str, dict[str, Any]]]:
+    """Stored writes back to values, references resolved against the state before the step."""
+    decoded = []
+    for node, update in writes:
+        out = dict(update)
+        for key, value in update.items():
+            if isinstance(value, dict) and REF in value and len(value) == 2:
+                current = getattr(before, value["field"])
+                out[key] = current if value[REF] == "field" else current[-1]
+        decoded.append((node, out))
+    return decoded
 
 
 class RunRecord(BaseModel):
@@ -190,22 +247,27 @@ class PendingWrite(BaseModel):
     attempt: int = 1
 
     @classmethod
-    def of(cls, run_id: str, step: int, outcome: Outcome) -> PendingWrite:
+    def of(cls, run_id: str, step: int, outcome: Outcome, before: BaseModel) -> PendingWrite:
+        """``before`` is the state the step started from: values taken from it are stored as
+        references (see `encode_writes`), resolved by `outcome` against the same state."""
+        writes = [*(outcome.pre or []), outcome.update or {}]
+        encoded = [update for _, update in encode_writes([("", w) for w in writes], before)]
         return cls(
             run_id=run_id,
             step=step,
             task_id=outcome.task.id,
-            update=to_json(dict(outcome.update or {})),
-            pre=to_json(list(outcome.pre or [])),
+            update=encoded[-1],
+            pre=encoded[:-1],
             goto=to_json(list(outcome.goto)) if outcome.goto is not None else None,
             failure=dataclasses.asdict(outcome.failure) if outcome.failure else None,
             attempt=outcome.attempt,
         )
 
-    def outcome(self, task: Task) -> Outcome:
+    def outcome(self, task: Task, before: BaseModel) -> Outcome:
         failure = Failure(**self.failure) if self.failure else None
         goto = tuple(self.goto) if self.goto is not None else None
-        return Outcome(task, self.attempt, self.update, goto, failure, pre=self.pre or None)
+        decoded = [u for _, u in decode_writes([("", w) for w in [*self.pre, self.update]], before)]
+        return Outcome(task, self.attempt, decoded[-1], goto, failure, pre=decoded[:-1] or None)
 
 
 _EVENT_TYPES: dict[str, type[ev.Event]] = {

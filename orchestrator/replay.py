@@ -33,7 +33,7 @@ from .events import (
     StepFinished,
     StepStarted,
 )
-from .records import Checkpoint, event_from_json, to_json
+from .records import Checkpoint, decode_writes, event_from_json, to_json
 from .run import RunOptions, RunResult, RunState
 from .store import Store
 
@@ -57,24 +57,32 @@ async def playback(graph: CompiledGraph[Any], store: Store, run_id: str) -> list
     """The state at every checkpoint of a run, rebuilt from the log. Executes nothing."""
     await _check_graph(graph, store, run_id)
     checkpoints = await store.checkpoints(run_id, from_snapshot=False)
-    views: list[StepView] = []
-    state: BaseModel | None = None
-    for checkpoint in checkpoints:
-        if state is None:
-            state = state_at(graph, run_id, [checkpoint]).state
-        else:
-            state = graph.schema.apply(state, checkpoint.writes, checkpoint.step)
-        views.append(
-            StepView(
-                step=checkpoint.step,
-                state=state,
-                ran=list(checkpoint.ran),
-                writes=[(n, dict(u)) for n, u in checkpoint.writes],
-                edges=list(checkpoint.edges),
-                next=[t.node for t in checkpoint.tasks],
-            )
+    return [
+        StepView(
+            step=checkpoint.step,
+            state=state,
+            ran=list(checkpoint.ran),
+            writes=writes,
+            edges=list(checkpoint.edges),
+            next=[t.node for t in checkpoint.tasks],
         )
-    return views
+        for checkpoint, state, writes in fold(graph, run_id, checkpoints)
+    ]
+
+
+def fold(
+    graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]
+) -> list[tuple[Checkpoint, BaseModel, list[tuple[str, dict[str, Any]]]]]:
+    """Each checkpoint with the state after it and its writes as values (references to the
+    state before the step resolved), starting from the first checkpoint's snapshot."""
+    folded: list[tuple[Checkpoint, BaseModel, list[tuple[str, dict[str, Any]]]]] = []
+    state = state_at(graph, run_id, checkpoints[:1]).state
+    folded.append((checkpoints[0], state, []))
+    for checkpoint in checkpoints[1:]:
+        writes = decode_writes(checkpoint.writes, state)
+        state = graph.schema.apply(state, writes, checkpoint.step)
+        folded.append((checkpoint, state, writes))
+    return folded
 
 
 async def fork_state(
@@ -166,14 +174,17 @@ async def replay_recorded(
         steps=result.steps,
         recorded_answers=sum(isinstance(e, ModelCalled) for e in result.events),
     )
-    _compare(report, checkpoints, result, record.status)
+    _compare(report, fold(graph, run_id, checkpoints), result, record.status)
     return report
 
 
 def _compare(
-    report: ReplayReport, checkpoints: list[Checkpoint], result: RunResult[Any], status: str
+    report: ReplayReport,
+    folded: list[tuple[Checkpoint, BaseModel, list[tuple[str, dict[str, Any]]]]],
+    result: RunResult[Any],
+    status: str,
 ) -> None:
-    original = {c.step: c for c in checkpoints[1:]}
+    original = {c.step: (c.ran, writes) for c, _, writes in folded[1:]}
     replayed: dict[int, tuple[list[str], Any]] = {}
     ran: dict[int, list[str]] = {}
     for event in result.events:
@@ -186,22 +197,22 @@ def _compare(
         want = original.get(step)
         got = replayed.get(step)
         if want is not None and got is not None:
-            if want.ran != got[0]:
+            if want[0] != got[0]:
                 report.diverged_at, report.reason = step, "path"
-                report.expected, report.actual = want.ran, got[0]
+                report.expected, report.actual = want[0], got[0]
                 return
-            if _plain(want.writes) != got[1]:
+            if _plain(want[1]) != got[1]:
                 report.diverged_at, report.reason = step, "update"
-                report.expected, report.actual = _plain(want.writes), got[1]
+                report.expected, report.actual = _plain(want[1]), got[1]
                 return
             continue
         report.diverged_at = step
         if got is None and step == failed_at:
             report.reason = f"failed: {result.error}"
-            report.expected = want.ran if want is not None else None
+            report.expected = want[0] if want is not None else None
         elif got is None:
             report.reason = "path"
-            report.expected, report.actual = (want.ran if want else None), None
+            report.expected, report.actual = (want[0] if want else None), None
         else:
             report.reason = "path"
             report.expected, report.actual = None, got[0]
@@ -230,9 +241,10 @@ async def load_result(graph: CompiledGraph[Any], store: Store, run_id: str) -> R
         rich.setdefault(int(getattr(event, "step", 0)), []).append(event)
     events: list[Event] = [RunStarted(run_id, record.graph)]
     updates: dict[int, dict[str, Any]] = {}
-    for checkpoint in checkpoints:
+    folded = fold(graph, run_id, checkpoints)
+    for checkpoint, _, writes in folded:
         step = checkpoint.step
-        for node, update in checkpoint.writes:
+        for node, update in writes:
             updates.setdefault(step, {}).setdefault(node, {}).update(update)
         if checkpoint is not checkpoints[0]:
             events.append(StepStarted(run_id, step, list(checkpoint.ran)))
@@ -260,7 +272,7 @@ async def load_result(graph: CompiledGraph[Any], store: Store, run_id: str) -> R
                 StepFinished(
                     run_id,
                     step,
-                    [(n, u) for n, u in checkpoint.writes],
+                    [(n, u) for n, u in writes],
                     [t.node for t in checkpoint.tasks],
                 )
             )
