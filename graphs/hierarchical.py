@@ -74,9 +74,7 @@ def _request(state: Billing) -> str | None:
     return state.request or None
 
 
-def build(
-    *, model: Any = None, models: Mapping[str, Any] | None = None
-) -> CompiledGraph[Billing]:
+def build(*, model: Any = None, models: Mapping[str, Any] | None = None) -> CompiledGraph[Billing]:
     """The delegation tree as a graph. ``models`` overrides the model per node (``triage``,
     ``billing``, ``refund_processor``, ``payment_investigator``)."""
     per = dict(models or {})

@@ -41,9 +41,7 @@ writer = Agent(
 )
 
 
-def build(
-    *, model: Any = None, models: Mapping[str, Any] | None = None
-) -> CompiledGraph[Report]:
+def build(*, model: Any = None, models: Mapping[str, Any] | None = None) -> CompiledGraph[Report]:
     """The three-stage pipeline. ``models`` overrides the model per node (``researcher``,
     ``analyst``, ``writer``)."""
     per = dict(models or {})

@@ -83,9 +83,7 @@ def _request(state: Inquiry) -> str | None:
     return state.request or None
 
 
-def build(
-    *, model: Any = None, models: Mapping[str, Any] | None = None
-) -> CompiledGraph[Inquiry]:
+def build(*, model: Any = None, models: Mapping[str, Any] | None = None) -> CompiledGraph[Inquiry]:
     """The router and its specialists. ``models`` overrides the model per node (``router``,
     ``billing``, ``tech_support``, ``sales``)."""
     per = dict(models or {})

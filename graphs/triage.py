@@ -101,9 +101,7 @@ def _request(state: Support) -> str | None:
     return state.request or None
 
 
-def build(
-    *, model: Any = None, models: Mapping[str, Any] | None = None
-) -> CompiledGraph[Support]:
+def build(*, model: Any = None, models: Mapping[str, Any] | None = None) -> CompiledGraph[Support]:
     """The triage graph. ``model`` is every agent's default model; ``models`` overrides it per
     node (``triage``, ``technical_support``, ``sales``, ``order_management``)."""
     per = dict(models or {})

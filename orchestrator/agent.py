@@ -60,7 +60,7 @@ from .reducers import extend
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
 
-Prompt = str | Callable[[Any], Any]
+Prompt = str | Callable[..., Any]  # a format string, or a function of (state) or (state, ctx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class AgentCall:
         reads: Sequence[str],
         history: bool,
         messages: str | None,
-        output: str | None,
+        output: str | Callable[[Any], dict[str, Any]] | None,
         model: Any,
         max_turns: int,
         stream: bool,
@@ -91,6 +91,7 @@ class AgentCall:
         self.prompt, self.reads, self.history = prompt, tuple(reads), history
         self.messages, self.output = messages, output
         self.model, self.max_turns, self.stream = model, max_turns, stream
+        self._prompt_takes_ctx = callable(prompt) and _positional_count(prompt) >= 2
         #: model name -> name of the agent-as-tool using it, to label nested model calls.
         self.nested = _nested_agents(agent)
         #: handoff tool name -> (Handoff, target node), filled by `bind` at compile time.
@@ -107,7 +108,7 @@ class AgentCall:
             raise InvalidGraphError(
                 f"agent node {self.name!r}: messages field {self.messages!r} is not a state field"
             )
-        if self.output is not None and self.output not in fields:
+        if isinstance(self.output, str) and self.output not in fields:
             raise InvalidGraphError(
                 f"agent node {self.name!r}: output field {self.output!r} is not a state field"
             )
@@ -142,13 +143,13 @@ class AgentCall:
 
     # --- run time --------------------------------------------------------------------------
 
-    def _input(self, state: BaseModel) -> tuple[list[Any], int]:
+    def _input(self, state: BaseModel, ctx: Context[Any]) -> tuple[list[Any], int]:
         """The agent's input items, and how many of them were already in the conversation."""
         items: list[Any] = []
         if self.messages is not None and self.history:
             items.extend(getattr(state, self.messages) or ())
         known = len(items)
-        text = self._prompt_text(state)
+        text = self._prompt_text(state, ctx)
         if text is not None:
             items.append({"role": "user", "content": text})
         elif not items:
@@ -159,12 +160,13 @@ class AgentCall:
             )
         return items, known
 
-    def _prompt_text(self, state: BaseModel) -> str | None:
+    def _prompt_text(self, state: BaseModel, ctx: Context[Any]) -> str | None:
         if callable(self.prompt):
-            value = self.prompt(state)
+            value = self.prompt(state, ctx) if self._prompt_takes_ctx else self.prompt(state)
             return None if value is None else str(value)
         if isinstance(self.prompt, str):
-            return self.prompt.format(**{k: getattr(state, k) for k in type(state).model_fields})
+            fields = {k: getattr(state, k) for k in type(state).model_fields}
+            return self.prompt.format(**fields, payload=ctx.payload)
         if self.reads:
             return "\n\n".join(
                 f"{field}: {_as_text(getattr(state, field))}" for field in self.reads
@@ -201,7 +203,7 @@ class AgentCall:
 
     async def __call__(self, state: BaseModel, ctx: Context[Any]) -> Command | dict[str, Any]:
         options = ctx.options
-        items, known = self._input(state)
+        items, known = self._input(state, ctx)
         recorder = Recorder(
             emit=ctx.emit,
             run_id=ctx.run_id,
@@ -274,7 +276,9 @@ class AgentCall:
                 update[self.messages] = [*items[:known], *new]
         if transitions:
             return Command(update=update, goto=(transitions[0].node,))
-        if self.output is not None:
+        if callable(self.output):
+            update.update(self.output(result.final_output) or {})
+        elif self.output is not None:
             update[self.output] = result.final_output
         return update
 
@@ -313,6 +317,16 @@ class AgentCall:
                         name,
                     )
                 )
+
+
+def _positional_count(fn: Callable[..., Any]) -> int:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 def _no_context(context: Any) -> dict[str, Any]:
@@ -435,7 +449,7 @@ def agent_node(
     reads: Sequence[str] = (),
     history: bool = True,
     messages: str | None = "messages",
-    output: str | None = None,
+    output: str | Callable[[Any], dict[str, Any]] | None = None,
     model: Any = None,
     max_turns: int = 10,
     stream: bool = False,
@@ -470,7 +484,7 @@ def agent_node(
         is_async=True,
         takes_ctx=True,
         retry=RetryPolicy(max_attempts=retry) if isinstance(retry, int) else retry,
-        writes=frozenset(f for f in (messages, output) if f),
+        writes=frozenset(f for f in (messages, output) if isinstance(f, str)),
         description=description or agent.handoff_description or _instructions(agent),
         meta={
             "agent": agent.name,

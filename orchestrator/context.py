@@ -30,6 +30,7 @@ class Failure:
     error_type: str
     message: str
     attempts: int
+    cause_type: str | None = None  # the underlying error's class (e.g. MaxTurnsExceeded)
 
 
 class Context(Generic[DepsT]):

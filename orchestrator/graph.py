@@ -198,11 +198,12 @@ class Graph(Generic[S]):
         reads: Sequence[str] = (),
         history: bool = True,
         messages: str | _Auto | None = _AUTO,
-        output: str | None = None,
+        output: str | Callable[[Any], dict[str, Any]] | None = None,
         model: Any = None,
         max_turns: int = 10,
         stream: bool = False,
         description: str = "",
+        join: bool = False,
         **options: Any,
     ) -> Graph[S]:
         """Add an OpenAI Agents SDK agent as a node.
@@ -214,6 +215,10 @@ class Graph(Generic[S]):
         agent's structured ``output_type``) is written to ``output``. Handoffs to agents that
         are nodes of this graph become handoff edges the scheduler follows. ``model`` (a name or
         an SDK Model) overrides the agent's; ``stream=True`` streams its text into the events.
+        ``prompt`` may be a function ``(state)`` or ``(state, ctx)`` (a fan-out payload is
+        ``ctx.payload``) or a format string over the state's fields and ``{payload}``;
+        ``output`` may be a function of the final output returning an update dict;
+        ``join=True`` makes the agent a join (it waits for every branch that can reach it).
         Other options (retry, timeout, max_visits, on_cap, on_error) as for `add_node`.
         """
         from .agent import agent_node
@@ -233,6 +238,7 @@ class Graph(Generic[S]):
             stream=stream,
             description=description,
         )
+        node.join = join
         return self._add(
             node,
             options.pop("retry", None),

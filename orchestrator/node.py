@@ -39,6 +39,14 @@ class RetryPolicy:
         if self.max_attempts < 1:
             raise InvalidGraphError("RetryPolicy.max_attempts must be at least 1")
 
+    def retries(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is retried: it, or the error it wraps (an agent node's
+        `AgentRunError` wraps the SDK's), is one of ``retry_on``."""
+        cause = getattr(exc, "cause", None)
+        return isinstance(exc, self.retry_on) or (
+            isinstance(cause, BaseException) and isinstance(cause, self.retry_on)
+        )
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         return float(min(self.max_delay, self.initial_delay * self.backoff ** (attempt - 1)))

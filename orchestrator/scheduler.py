@@ -279,7 +279,7 @@ class Scheduler:
             return self._interrupted(rs, step, task, node, 1, signal, emit)
         except Exception as exc:
             policy = node.retry
-            if policy is not None and policy.max_attempts > 1 and isinstance(exc, policy.retry_on):
+            if policy is not None and policy.max_attempts > 1 and policy.retries(exc):
                 self._retrying(rs, step, task, node, 1, exc, emit)
                 return None  # `_run_task` waits and goes on from attempt 2
             return self._failed(rs, step, task, node, 1, exc, emit)
@@ -335,11 +335,7 @@ class Scheduler:
                     and not isinstance(exc, NodeTimeoutError)
                 ):
                     exc = NodeTimeoutError(node.name, node.timeout)
-                if (
-                    policy is not None
-                    and attempt < policy.max_attempts
-                    and isinstance(exc, policy.retry_on)
-                ):
+                if policy is not None and attempt < policy.max_attempts and policy.retries(exc):
                     delay = self._retrying(rs, step, task, node, attempt, exc, emit)
                     if delay > 0:
                         await asyncio.sleep(delay)
@@ -475,8 +471,13 @@ class Scheduler:
             )
         )
         if handled:
+            cause = getattr(exc, "cause", None)
             failure = Failure(
-                node=node.name, error_type=type(exc).__name__, message=str(exc), attempts=attempt
+                node=node.name,
+                error_type=type(exc).__name__,
+                message=str(exc),
+                attempts=attempt,
+                cause_type=type(cause).__name__ if isinstance(cause, BaseException) else None,
             )
             return Outcome(task=task, attempt=attempt, update=_EMPTY, failure=failure)
         if isinstance(exc, InvalidUpdateError):

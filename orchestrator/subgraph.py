@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from .context import Context
 from .errors import RunError
+from .events import AgentItem, Event, ModelCalled
 
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
-    from .context import Context
+
+
+def _forward(ctx: Context[Any]) -> Callable[[Event], None]:
+    """Pass the child run's model calls and agent items up, as the subgraph node's own (named
+    ``node/child``), so usage, the run report and recorded replay see them."""
+
+    def emit(event: Event) -> None:
+        if isinstance(event, (ModelCalled, AgentItem)):
+            ctx.emit(
+                dataclasses.replace(
+                    event,
+                    run_id=ctx.run_id,
+                    step=ctx.step,
+                    task_id=ctx.task_id,
+                    node=f"{ctx.node}/{event.node}",
+                )
+            )
+
+    return emit
 
 
 class SubgraphCall:
@@ -36,7 +57,13 @@ class SubgraphCall:
                 f"subgraph node {ctx.node!r} got a payload of type {type(payload).__name__}; "
                 f"send a dict of {self.graph.name!r}'s fields instead"
             )
-        result = await self.graph.run(values, deps=ctx.deps, run_id=f"{ctx.run_id}.{ctx.task_id}")
+        rs = self.graph.start(values, run_id=f"{ctx.run_id}.{ctx.task_id}")
+        if ctx.options is not None:
+            # The parent's models, provider and recording (recorded replay) apply inside too.
+            rs.options = dataclasses.replace(
+                ctx.options, graph=self.graph.name, graph_model=self.graph.model
+            )
+        result = await self.graph.continue_run(rs, deps=ctx.deps, emit=_forward(ctx))
         if result.waiting:
             raise RunError(
                 f"subgraph {self.graph.name!r} (node {ctx.node!r}) paused for input; interrupts "

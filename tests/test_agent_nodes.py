@@ -499,3 +499,66 @@ async def test_graph_default_model_applies_to_agents_that_name_none() -> None:
     g.add_edge(START, "a").add_edge("a", END)
     result = await g.compile().run({"messages": [{"role": "user", "content": "hi"}]})
     assert result.state.answer == "graph default"
+
+
+async def test_fan_out_payload_reaches_an_agent_prompt_and_agents_can_join() -> None:
+    from orchestrator import Send
+
+    class Research(BaseModel):
+        topics: list[str] = []
+        notes: Annotated[list[str], extend] = []
+        summary: str = ""
+
+    def spread(state: Research) -> list[Send]:
+        return [Send("research", topic) for topic in state.topics]
+
+    prompts: list[str] = []
+
+    def remember(answer: str) -> dict[str, Any]:
+        return {"notes": [answer]}
+
+    researcher = Agent(name="Researcher", model=model(say("note A"), say("note B")))
+    writer = Agent(name="Writer", model=model(say("summary of both")))
+    g = Graph(Research).add_agent(
+        "research",
+        researcher,
+        prompt=lambda s, ctx: prompts.append(ctx.payload) or ctx.payload,
+        output=remember,
+    )
+    g.add_agent("write", writer, prompt="Summarise: {notes}", output="summary", join=True)
+    g.add_route(START, spread, ["research"]).add_edge("research", "write").add_edge("write", END)
+    result = await g.compile().run({"topics": ["joins", "caps"]})
+    assert prompts == ["joins", "caps"]
+    assert result.state.notes == ["note A", "note B"]
+    assert result.path == ["research", "research", "write"]  # the agent join ran once
+    assert result.state.summary == "summary of both"
+
+
+async def test_retry_on_can_name_the_sdk_error_an_agent_node_failed_with() -> None:
+    from agents.exceptions import ModelBehaviorError
+
+    bad = ModelStep.raise_error(ModelBehaviorError("bad JSON"))
+    agent = Agent(name="Picky", model=model(bad, say("fine now")))
+    g = Graph(Chat).add_agent(
+        "picky",
+        agent,
+        output="answer",
+        retry=RetryPolicy(max_attempts=2, initial_delay=0, retry_on=(ModelBehaviorError,)),
+    )
+    g.add_edge(START, "picky").add_edge("picky", END)
+    result = await g.compile().run({"messages": [{"role": "user", "content": "x"}]})
+    assert result.state.answer == "fine now"
+
+
+async def test_on_error_target_learns_the_underlying_sdk_error() -> None:
+    @function_tool
+    def spin() -> str:
+        """Spin."""
+        return "again"
+
+    looper = Agent(name="Looper", tools=[spin], model=model(*[call("spin")] * 3))
+    g = Graph(Chat).add_agent("loop", looper, max_turns=1, on_error="recover")
+    g.add_node("recover", lambda s, ctx: {"answer": f"{ctx.error.cause_type}"})
+    g.add_edge(START, "loop").add_edge("loop", END).add_edge("recover", END)
+    result = await g.compile().run({"messages": [{"role": "user", "content": "x"}]})
+    assert result.state.answer == "MaxTurnsExceeded"

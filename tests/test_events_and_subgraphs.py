@@ -171,3 +171,35 @@ async def test_subgraph_failure_names_the_outer_node() -> None:
 def test_subgraph_mapping_to_an_unknown_field_is_refused() -> None:
     with pytest.raises(InvalidGraphError, match="'nope' is not a field of 'inner'"):
         Graph(Outer).add_subgraph("dig", inner_graph(), inputs={"nope": "subject"})
+
+
+async def test_subgraph_agents_use_the_parents_models_and_report_their_calls() -> None:
+    from agents import Agent
+    from agents.testing import ScriptedModel, assistant_message
+
+    from orchestrator import ModelCalled
+
+    class Notes(BaseModel):
+        topic: str = ""
+        note: str = ""
+
+    inner = Graph(Notes, name="inner").add_agent(
+        "jot", Agent(name="Jotter"), prompt="{topic}", output="note"
+    )
+    inner.add_edge(START, "jot").add_edge("jot", END)
+
+    class Outer2(BaseModel):
+        subject: str = "cats"
+        note: str = ""
+
+    g = Graph(Outer2).add_subgraph(
+        "dig", inner.compile(), inputs={"topic": "subject"}, outputs={"note": "note"}
+    )
+    g.add_edge(START, "dig").add_edge("dig", END)
+    result = await g.compile().run(model=ScriptedModel([[assistant_message("cats purr")]]))
+    assert result.state.note == "cats purr"  # the run's model reached the subgraph's agent
+    calls = [e for e in result.events if isinstance(e, ModelCalled)]
+    assert [(c.node, c.agent) for c in calls] == [("dig/jot", "Jotter")]
+    assert result.usage == {
+        "dig/jot": {"requests": 1, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    }
