@@ -718,6 +718,10 @@ def _console() -> Any:
     return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
+def _records(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 2 and all(isinstance(v, dict) for v in value)
+
+
 def _short(value: Any, limit: int = 160) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -747,7 +751,12 @@ def _print_result(result: Any, as_json: bool, where: str) -> None:
     from rich.pretty import Pretty
 
     console = _console()
-    console.print(Pretty(result.state.model_dump(mode="json"), max_string=400))
+    state = {
+        # A conversation or a long list of records reads better as a count (--json has all).
+        key: f"<{len(value)} items>" if _records(value) else value
+        for key, value in result.state.model_dump(mode="json").items()
+    }
+    console.print(Pretty(state, max_string=400))
     console.print("path: " + (" -> ".join(result.path) or "(none)"), markup=False)
     if result.error is not None:
         console.print(f"error: {result.error}", markup=False)
