@@ -235,8 +235,11 @@ class AgentCall:
                 streamed = Runner.run_streamed(
                     agent, run_input, context=ctx, max_turns=self.max_turns, run_config=config
                 )
-                async for _ in streamed.stream_events():
-                    pass  # text deltas are reported by the recording model as they arrive
+                async for event in streamed.stream_events():
+                    # Text deltas are reported by the recording model; items (tool calls,
+                    # outputs, messages) are reported here, as they happen.
+                    if event.type == "run_item_stream_event":
+                        self._report_items(ctx, [event.item])
                 result = streamed
             else:
                 result = await Runner.run(
@@ -251,7 +254,8 @@ class AgentCall:
         except Exception as exc:  # transport and provider errors: retryable like any failure
             raise AgentRunError(self.name, self.agent.name, exc) from exc
 
-        self._report_items(ctx, result.new_items)
+        if not stream:
+            self._report_items(ctx, result.new_items)
         if getattr(result, "interruptions", None):
             # A tool needs approval: pause the run with the agent's own saved state, so the
             # answer lets it go on from this very tool call rather than start over.

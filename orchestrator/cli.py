@@ -208,6 +208,7 @@ def run(
             )
         from .progress import Progress
 
+        run_options.stream = True  # agents' text reaches the live view as it is written
         with Progress() as progress:
             stream = graph.stream(
                 data, store=opened, max_steps=max_steps, options=run_options, **options
@@ -652,6 +653,7 @@ def cluster_up(
         raise CliError(f"--executor must be local or ray, not {executor!r}")
     if detach and address is None:
         raise CliError("--detach needs --address: detached hosts live in a running Ray cluster")
+    import signal
     import time
 
     from .cluster import NAMESPACE, RayExecutor, init_ray, start_hosts, stop_hosts
@@ -674,7 +676,12 @@ def cluster_up(
     if detach:
         typer.echo(f"stop them with: orchestrator cluster down --address {address} --name {name}")
         return
-    typer.echo("Ctrl-C stops the hosts and hands their runs back")
+    typer.echo("Ctrl-C (or SIGTERM) stops the hosts and hands their runs back")
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # `kill`, systemd and containers stop it cleanly
     try:
         while True:
             time.sleep(1)

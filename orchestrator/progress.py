@@ -26,7 +26,7 @@ class Progress:
     """Prints a run's events as they come: ``with Progress() as p: p.show(event)``."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self._streaming = False
 
     def __enter__(self) -> Progress:

@@ -76,9 +76,7 @@ def test_runs_lists_stored_runs_with_forks_under_their_parent(
     assert f"└ fork@2 {child}" in lines[parent_line + 1]
 
 
-def test_show_prints_steps_path_and_status(
-    capsys: pytest.CaptureFixture[str], store: str
-) -> None:
+def test_show_prints_steps_path_and_status(capsys: pytest.CaptureFixture[str], store: str) -> None:
     run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
     code, out, _ = cli(capsys, "show", run_id, "--store", store)
     assert code == 0
@@ -89,9 +87,7 @@ def test_show_prints_steps_path_and_status(
     assert [s["step"] for s in shown["steps"]] == list(range(8))
 
 
-def test_render_a_graph_in_each_format(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_render_a_graph_in_each_format(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     for name in ("g.svg", "g.dot", "g.mmd"):
         code, out, err = cli(capsys, "render", DEMO, "-o", str(tmp_path / name))
         assert code == 0, err
@@ -126,17 +122,16 @@ def test_fork_with_set_runs_from_step_k_with_the_edit(
     capsys: pytest.CaptureFixture[str], store: str
 ) -> None:
     parent = run_json(capsys, "run", DEMO, "--store", store)
-    fork = run_json(capsys, "fork", parent["run_id"], "--step", "3", "--set", "revisions=3",
-                    "--store", store)
+    fork = run_json(
+        capsys, "fork", parent["run_id"], "--step", "3", "--set", "revisions=3", "--store", store
+    )
     assert fork["status"] == "completed"
     # Step 3 was the first draft; with revisions=3 the next review scores 4 + 2*3 and passes.
     assert fork["path"] == [*parent["path"][:5], "review", "publish"]
     assert fork["state"]["score"] == 10 and fork["state"]["revisions"] == 3
 
 
-def test_resume_a_waiting_run_with_a_value(
-    capsys: pytest.CaptureFixture[str], store: str
-) -> None:
+def test_resume_a_waiting_run_with_a_value(capsys: pytest.CaptureFixture[str], store: str) -> None:
     paused = run_json(capsys, "run", APPROVAL, "--store", store)
     assert paused["status"] == "waiting"
     assert paused["waiting"][0]["node"] == "approve"
@@ -178,8 +173,9 @@ def test_set_of_a_field_that_does_not_exist_is_refused(
     capsys: pytest.CaptureFixture[str], store: str
 ) -> None:
     run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
-    code, _, err = cli(capsys, "fork", run_id, "--step", "1", "--set", "colour=red",
-                       "--store", store)
+    code, _, err = cli(
+        capsys, "fork", run_id, "--step", "1", "--set", "colour=red", "--store", store
+    )
     assert code == 2
     assert "--set names 'colour', not a field of graph 'demo'" in err
 
@@ -204,3 +200,14 @@ def test_the_console_script_starts_and_helps() -> None:
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     for command in ("run", "runs", "show", "render", "replay", "fork", "resume", "demo"):
         assert command in done.stdout
+
+
+def test_a_forks_report_names_its_parent_run_and_step(
+    capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
+) -> None:
+    parent = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    child = run_json(capsys, "fork", parent, "--step", "2", "--store", store)["run_id"]
+    code, _, err = cli(capsys, "render", child, "--store", store, "-o", str(tmp_path / "f.html"))
+    assert code == 0, err
+    html = (tmp_path / "f.html").read_text()
+    assert f"{parent} at step 2" in html

@@ -124,7 +124,9 @@ def read_run(run: Any) -> RunView:
         for stats in view.nodes.values():
             stats.waiting = []
     if not plain:
-        view.parent_run_id = _opt_str(getattr(run, "parent_run_id", None))
+        # RunResult and stored runs call it parent_run; accept parent_run_id too.
+        parent = getattr(run, "parent_run", None) or getattr(run, "parent_run_id", None)
+        view.parent_run_id = _opt_str(parent)
         parent_step = getattr(run, "parent_step", None)
         view.parent_step = parent_step if isinstance(parent_step, int) else None
         error = getattr(run, "error", None)
