@@ -89,9 +89,10 @@ def init_ray(
     ``ray start``), or start a local one that listens on 127.0.0.1 only. Does nothing when
     Ray is already initialised in this process."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if address is None:
-        # Read when Ray is first imported: without it Ray 2.60 binds the machine's interface
-        # address instead of 127.0.0.1 (set it before anything imports ray).
+    if address is None or address.rpartition(":")[0] in ("127.0.0.1", "localhost"):
+        # Read when Ray is first imported: without it Ray 2.60 binds (and looks for a cluster
+        # at) the machine's interface address instead of 127.0.0.1. For address="auto" on a
+        # loopback-only cluster, set it in the environment before anything imports ray.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray = _ray()
     if ray.is_initialized():

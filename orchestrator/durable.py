@@ -8,6 +8,8 @@ arrivals and fan-out progress are part of every checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -106,20 +108,27 @@ class Persister:
             edge_counts=[(s, t, n) for (s, t), n in rs.edge_counts.items()],
         )
 
-    def _checkpoint(self, rs: RunState, step: int, **delta: Any) -> Checkpoint:
+    def _checkpoint(
+        self,
+        rs: RunState,
+        step: int,
+        writes: list[tuple[str, dict[str, Any]]] | None = None,
+        ran: list[str] | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> Checkpoint:
         edges, self._edges = self._edges, []
         timing, self._timing = self._timing, []
-        # Built without validation: every value here comes from the scheduler itself.
-        fields = {"writes": [], "ran": [], "snapshot": None, **delta}
-        return Checkpoint.model_construct(
-            run_id=rs.run_id,
-            step=step,
-            edges=edges,
-            timing=timing,
-            tasks=[TaskRecord.of(t) for t in rs.tasks],
-            joins=rs.joins,
-            seq=rs.seq,
-            **fields,
+        return Checkpoint(
+            rs.run_id,
+            step,
+            writes or [],
+            ran or [],
+            edges,
+            timing,
+            [TaskRecord.of(t) for t in rs.tasks],
+            rs.joins,
+            rs.seq,
+            snapshot,
         )
 
     async def started(self, rs: RunState) -> None:
@@ -136,7 +145,7 @@ class Persister:
             return
         snapshot = self._snapshot(rs)
         first = self._checkpoint(rs, rs.step, snapshot=snapshot, ran=self.first_path)
-        self._last_snapshot = len(snapshot.model_dump_json())
+        self._last_snapshot = len(json.dumps(dataclasses.asdict(snapshot)))
         record = RunRecord(
             created=self._t0,
             run_id=rs.run_id,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic_core import to_jsonable_python
 
 from . import events as ev
@@ -119,21 +119,24 @@ class RunRecord(BaseModel):
     source: str | None = None  # where the graph came from (module:attribute), when known
 
 
-class TaskRecord(BaseModel):
+@dataclasses.dataclass(slots=True)
+class TaskRecord:
+    """A task of the next step, as a checkpoint keeps it."""
+
     node: str
     id: int
     payload: Any = None
     error: dict[str, Any] | None = None
-    resume: list[Any] = []
+    resume: list[Any] = dataclasses.field(default_factory=list)
 
     @classmethod
     def of(cls, task: Task) -> TaskRecord:
-        return cls.model_construct(
-            node=task.node,
-            id=task.id,
-            payload=None if task.payload is None else to_json(task.payload),
-            error=dataclasses.asdict(task.error) if task.error else None,
-            resume=to_json(task.resume) if task.resume else [],
+        return cls(
+            task.node,
+            task.id,
+            None if task.payload is None else to_json(task.payload),
+            dataclasses.asdict(task.error) if task.error else None,
+            to_json(task.resume) if task.resume else [],
         )
 
     def task(self, index: int) -> Task:
@@ -149,7 +152,8 @@ class TaskRecord(BaseModel):
         )
 
 
-class Snapshot(BaseModel):
+@dataclasses.dataclass(slots=True)
+class Snapshot:
     """The full run state at a step: loading starts from the latest one."""
 
     state: dict[str, Any]
@@ -157,20 +161,29 @@ class Snapshot(BaseModel):
     edge_counts: list[tuple[str, str, int]]
 
 
-class Checkpoint(BaseModel):
-    """One row per step barrier (step 0 is the run's start)."""
+@dataclasses.dataclass(slots=True)
+class Checkpoint:
+    """One row per step barrier (step 0 is the run's start).
+
+    Plain dataclasses, built on the scheduler's hot path without validation; what is read
+    back from a store is validated (`decode_checkpoint`) into the same types.
+    """
 
     run_id: str
     step: int
-    writes: list[tuple[str, dict[str, Any]]] = []  # applied in this order
-    ran: list[str] = []  # nodes executed in this step, in order
-    edges: list[tuple[str, str, str, str | None]] = []  # (source, target, kind, label) taken
+    writes: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    ran: list[str] = dataclasses.field(default_factory=list)  # nodes executed, in order
+    # (source, target, kind, label) of every edge taken
+    edges: list[tuple[str, str, str, str | None]] = dataclasses.field(default_factory=list)
     # task id, node, start (seconds after the run was created), duration, attempt
-    timing: list[tuple[int, str, float, float, int]] = []
-    tasks: list[TaskRecord] = []  # the next step
-    joins: dict[str, list[str]] = {}
+    timing: list[tuple[int, str, float, float, int]] = dataclasses.field(default_factory=list)
+    tasks: list[TaskRecord] = dataclasses.field(default_factory=list)  # the next step
+    joins: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     seq: int = 0
     snapshot: Snapshot | None = None
+
+
+_CHECKPOINT: TypeAdapter[Checkpoint] = TypeAdapter(Checkpoint)
 
 
 _KIND_CODES = {"normal": "n", "conditional": "c", "handoff": "h", "error": "e", "cap_exit": "x"}
@@ -201,36 +214,50 @@ def encode_checkpoint(checkpoint: Checkpoint) -> str:
     if checkpoint.timing:
         data["t"] = checkpoint.timing
     if checkpoint.tasks:
-        data["k"] = [t.model_dump(exclude_defaults=True) for t in checkpoint.tasks]
+        data["k"] = [_task_json(t) for t in checkpoint.tasks]
     if checkpoint.joins:
         data["j"] = checkpoint.joins
     if checkpoint.seq != max((t.id for t in checkpoint.tasks), default=0):
         data["s"] = checkpoint.seq
     if checkpoint.snapshot is not None:
-        data["S"] = checkpoint.snapshot.model_dump()
+        data["S"] = dataclasses.asdict(checkpoint.snapshot)
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
+def _task_json(task: TaskRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {"node": task.node, "id": task.id}
+    if task.payload is not None:
+        data["payload"] = task.payload
+    if task.error is not None:
+        data["error"] = task.error
+    if task.resume:
+        data["resume"] = task.resume
+    return data
+
+
 def decode_checkpoint(run_id: str, step: int, text: str) -> Checkpoint:
+    """A stored checkpoint, validated into `Checkpoint` (nothing else can come out)."""
     data = json.loads(text)
-    tasks = [TaskRecord.model_validate(t) for t in data.get("k", [])]
+    tasks = data.get("k", [])
     edges = []
     for edge in data.get("e", []):
         source, target, code = edge[0], edge[1], edge[2]
         kind = _CODE_KINDS.get(code, code)
         label = edge[3] if len(edge) > 3 else (target if kind == "conditional" else None)
         edges.append((source, target, kind, label))
-    return Checkpoint(
-        run_id=run_id,
-        step=step,
-        writes=data.get("w", []),
-        ran=data.get("r", []),
-        edges=edges,
-        timing=data.get("t", []),
-        tasks=tasks,
-        joins=data.get("j", {}),
-        seq=data.get("s", max((t.id for t in tasks), default=0)),
-        snapshot=Snapshot.model_validate(data["S"]) if "S" in data else None,
+    return _CHECKPOINT.validate_python(
+        {
+            "run_id": run_id,
+            "step": step,
+            "writes": data.get("w", []),
+            "ran": data.get("r", []),
+            "edges": edges,
+            "timing": data.get("t", []),
+            "tasks": tasks,
+            "joins": data.get("j", {}),
+            "seq": data.get("s", max((t["id"] for t in tasks), default=0)),
+            "snapshot": data.get("S"),
+        }
     )
 
 

@@ -64,7 +64,7 @@ class MemoryStore(Store):
         start = 0
         if from_snapshot:
             start = max(i for i, c in enumerate(rows) if c.snapshot is not None)
-        return [c.model_copy(deep=True) for c in rows[start:]]
+        return copy.deepcopy(rows[start:])
 
     async def path(self, run_id: str) -> list[str]:
         return [node for c in self._checkpoints.get(run_id, []) for node in c.ran]
