@@ -34,7 +34,6 @@ from .durable import Persister, load, resumable
 from .errors import (
     CheckpointMismatchError,
     LeaseLostError,
-    OrchestratorError,
     ResumeError,
     RunNotFoundError,
     StoreError,
@@ -119,6 +118,10 @@ def ray_options(graph: Any, node: str, **options: Any) -> None:
 
         ray_options(g, "embed", num_gpus=1, max_retries=5)
     """
+    if node not in graph.nodes:
+        raise ValueError(
+            f"graph {graph.name!r} has no node {node!r}; its nodes are {', '.join(graph.nodes)}"
+        )
     graph.nodes[node].meta["ray"] = dict(options)
 
 
@@ -437,7 +440,7 @@ class RunHost:
             # The store failed under the run: leave it to its lease, which expires and lets
             # a host (this one too) claim it again from its last checkpoint.
             self._note(f"run {run_id} stopped: {exc}")
-        except (OrchestratorError, Exception) as exc:  # a bug: never claim it again blindly
+        except Exception as exc:  # a bug, here or in the engine: never claim it again blindly
             await self._fail(lease, store, f"{type(exc).__name__}: {exc}")
         finally:
             self._runs.pop(run_id, None)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .compiled import CompiledGraph
 
 Emit = Callable[[Event], None]
+_CONDITIONAL = EdgeKind.CONDITIONAL  # looked up once: an Enum attribute costs on the hot path
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -168,6 +169,10 @@ class Scheduler:
         self, rs: RunState, step: int, outcomes: list[Outcome], emit: Emit
     ) -> list[tuple[str, Mapping[str, Any]]] | None:
         """Apply a step's outcomes and plan the next step; its writes, or None to stop."""
+        if len(outcomes) == 1:
+            only = outcomes[0]
+            if only.error is None and not only.interrupted and not only.pre:
+                return self._barrier_one(rs, step, only, emit)
         failed = None
         interrupted = False
         for o in outcomes:
@@ -209,6 +214,31 @@ class Scheduler:
             name = o.task.node
             path.append(name)
             visits[name] = visits.get(name, 0) + 1
+        return self._plan(rs, step, outcomes, writes, emit)
+
+    def _barrier_one(
+        self, rs: RunState, step: int, outcome: Outcome, emit: Emit
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """`_barrier` for a step of one task that finished: no conflicts, no ordering."""
+        name = outcome.task.node
+        writes: list[tuple[str, Mapping[str, Any]]] = (
+            [(name, outcome.update)] if outcome.update else []
+        )
+        rs.state = self.schema.apply(rs.state, writes, step)
+        rs.path.append(name)
+        visits = rs.visits
+        visits[name] = visits.get(name, 0) + 1
+        return self._plan(rs, step, [outcome], writes, emit)
+
+    def _plan(
+        self,
+        rs: RunState,
+        step: int,
+        outcomes: list[Outcome],
+        writes: list[tuple[str, Mapping[str, Any]]],
+        emit: Emit,
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The end of a barrier: the step is done; plan the next one."""
         if rs.pending:
             rs.pending = {}
         rs.step = step
@@ -272,9 +302,16 @@ class Scheduler:
             return None
         if rs.options is not None and rs.options.executor is not None:
             return None  # code steps go to the executor, which awaits
-        ctx, args, at, started = self._begin(rs, step, task, node, 1, deps, emit)
+        call = node.call
+        assert call is not None
+        if node.takes_ctx:
+            ctx, args, at, started = self._begin(rs, step, task, node, 1, deps, emit)
+        else:  # the loop-body case, spelled out: a step here is a few microseconds
+            ctx, args, at = None, (rs.state,), time.time()
+            emit(NodeStarted(rs.run_id, step, node.name, task.id, 1, at))
+            started = time.perf_counter()
         try:
-            out = node.call(*args)  # type: ignore[misc]
+            out = call(*args)
         except Interrupt as signal:
             return self._interrupted(rs, step, task, node, 1, signal, emit)
         except Exception as exc:
@@ -554,7 +591,7 @@ class Scheduler:
                     label = _label(item)
                 if target is None:
                     raise RouteError(source, item, route.targets)
-                nxt.go(source, target, EdgeKind.CONDITIONAL, label, payload)
+                nxt.go(source, target, _CONDITIONAL, label, payload)
 
     def _goto(self, nxt: _Frontier, source: str, goto: tuple[Any, ...]) -> None:
         allowed = self.nodes[source].goto
@@ -610,12 +647,13 @@ class _Frontier:
         if node.join:
             rs.joins.setdefault(target, []).append(source)
             return
+        plain = payload is None and error is None
+        if plain and self.tasks and self._started_plainly(target):
+            return  # several plain edges into one node in one step: it runs once
         if node.max_visits is not None:
-            if payload is None and error is None and self.plain and target in self.plain:
-                return
-            if self.scheduled is None:
-                self.scheduled = {}
-            scheduled = self.scheduled.get(target, 0)
+            # Tasks this frontier already has for the node count against its cap too. The
+            # counts are only built once a second task is planned (one task is the common case).
+            scheduled = self._scheduled(target) if self.tasks else 0
             if rs.visits.get(target, 0) + scheduled >= node.max_visits:
                 if node.on_cap is None:
                     raise CapExceededError(
@@ -633,16 +671,26 @@ class _Frontier:
                     payload=payload,
                 )
                 return
-            self.scheduled[target] = scheduled + 1
-        if payload is None and error is None:
-            plain = self.plain
-            if plain is None:
-                self.plain = {target}
-            elif target in plain:
-                return  # several plain edges into one node in one step: it runs once
-            else:
-                plain.add(target)
-        self._task(node, payload, error)
+            if self.scheduled is not None:
+                self.scheduled[target] = scheduled + 1
+        if plain and self.plain is not None:
+            self.plain.add(target)
+        seq = rs.seq = rs.seq + 1  # `_task`, inlined: this runs once per edge taken
+        self.tasks.append(Task(target, seq, node.index << 40 | seq, payload, error))
+
+    def _started_plainly(self, target: str) -> bool:
+        """Whether a plain edge already started ``target`` in this frontier."""
+        if self.plain is None:
+            self.plain = {t.node for t in self.tasks if t.payload is None and t.error is None}
+        return target in self.plain
+
+    def _scheduled(self, target: str) -> int:
+        """How many tasks this frontier has planned for ``target`` so far."""
+        if self.scheduled is None:
+            self.scheduled = {}
+            for task in self.tasks:
+                self.scheduled[task.node] = self.scheduled.get(task.node, 0) + 1
+        return self.scheduled.get(target, 0)
 
     def _task(self, node: Node, payload: Any, error: Failure | None) -> None:
         rs = self.rs

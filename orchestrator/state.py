@@ -84,6 +84,19 @@ class StateSchema(Generic[S]):
         _setattr(new, "__pydantic_private__", None if private is None else dict(private))
         assign = self._validator.validate_assignment
         fields, reducers = self.fields, self.reducers
+        if len(writes) == 1:  # the common step: one write cannot conflict with another
+            label, update = writes[0]
+            for key, value in update.items():
+                if key not in fields:
+                    self.check_key(label, key)
+                red = reducers.get(key)
+                if red is not None:
+                    value = red(getattr(new, key), value)
+                try:
+                    assign(new, key, value)
+                except ValidationError as exc:
+                    raise StateValidationError(label, key, _short(exc)) from exc
+            return new
         written_by: dict[str, tuple[str, int]] = {}
         for index, (label, update) in enumerate(writes):
             owner = index if owners is None else owners[index]
