@@ -8,14 +8,14 @@ exit code (2 for bad input, 1 for a failed run); ``--debug`` shows the traceback
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from .source import GraphSourceError, load_graph
 
 app = typer.Typer(
     name="orchestrator",
@@ -55,48 +55,6 @@ def _options(
 
 
 # --- loading graphs, stores and input ---------------------------------------------------------
-
-
-def load_graph(target: str) -> Any:
-    """A compiled graph from ``package.module:attribute`` or ``path/to/file.py:attribute``.
-
-    The attribute may be a `Graph` (compiled here), a `CompiledGraph`, or a function returning
-    either. Without ``:attribute`` the module's ``graph`` attribute is used.
-    """
-    from .compiled import CompiledGraph
-    from .graph import Graph
-
-    spec, _, attr = target.partition(":")
-    attr = attr or "graph"
-    if spec.endswith(".py") or "/" in spec:
-        path = Path(spec)
-        if not path.is_file():
-            raise CliError(f"graph file {spec!r} does not exist")
-        sys.path.insert(0, str(path.parent.resolve()))
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        if module_spec is None or module_spec.loader is None:
-            raise CliError(f"cannot import {spec!r} as a Python file")
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-    else:
-        sys.path.insert(0, str(Path.cwd()))
-        try:
-            module = importlib.import_module(spec)
-        except ModuleNotFoundError as exc:
-            raise CliError(
-                f"cannot import graph module {spec!r} ({exc}); give module:attribute or "
-                "path/to/file.py:attribute"
-            ) from exc
-    if not hasattr(module, attr):
-        raise CliError(f"{spec!r} has no attribute {attr!r}")
-    obj = getattr(module, attr)
-    if callable(obj) and not isinstance(obj, (Graph, CompiledGraph)):
-        obj = obj()
-    if isinstance(obj, Graph):
-        obj = obj.compile()
-    if not isinstance(obj, CompiledGraph):
-        raise CliError(f"{target!r} is a {type(obj).__name__}, not a graph")
-    return obj
 
 
 def parse_input(graph: Any, text: str | None) -> dict[str, Any] | None:
@@ -801,7 +759,8 @@ def main() -> None:
         prefix = "error" if known else f"error ({type(exc).__name__})"
         typer.echo(f"{prefix}: {exc}", err=True)
         typer.echo("(run with --debug for the traceback)", err=True)
-        sys.exit(2 if isinstance(exc, CliError) or not known else 1)
+        bad_input = isinstance(exc, (CliError, GraphSourceError)) or not known
+        sys.exit(2 if bad_input else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

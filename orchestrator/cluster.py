@@ -454,7 +454,7 @@ class RunHost:
                 "graph; submit runs with source='module:attribute'"
             )
         if source not in self._graphs:
-            from .cli import load_graph
+            from .source import load_graph
 
             try:
                 self._graphs[source] = load_graph(source)
@@ -559,7 +559,7 @@ async def submit(
     with its ``source`` given, so hosts can import it.
     """
     if isinstance(graph, str):
-        from .cli import load_graph
+        from .source import load_graph
 
         compiled: CompiledGraph[Any] = load_graph(graph)
         source = source or graph

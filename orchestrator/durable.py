@@ -155,7 +155,8 @@ class Persister:
             steps=rs.step,
             parent_run=self.parent[0] if self.parent else None,
             parent_step=self.parent[1] if self.parent else None,
-            owner=f"pid {os.getpid()}",
+            # A submitted run has no owner until a host claims it.
+            owner=None if self.status is RunStatus.QUEUED else f"pid {os.getpid()}",
             source=rs.options.source if rs.options is not None else None,
         )
         await self.store.create_run(record, first)

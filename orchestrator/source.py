@@ -1,0 +1,58 @@
+"""Finding a graph from a name a person or a stored run gives: ``package.module:attribute`` or
+``path/to/file.py:attribute``. The command line and run hosts load graphs this way."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import OrchestratorError
+
+
+class GraphSourceError(OrchestratorError):
+    """A graph could not be found from its source (the message says what to give instead)."""
+
+
+def load_graph(target: str) -> Any:
+    """A compiled graph from ``package.module:attribute`` or ``path/to/file.py:attribute``.
+
+    The attribute may be a `Graph` (compiled here), a `CompiledGraph`, or a function returning
+    either. Without ``:attribute`` the module's ``graph`` attribute is used.
+    """
+    from .compiled import CompiledGraph
+    from .graph import Graph
+
+    spec, _, attr = target.partition(":")
+    attr = attr or "graph"
+    if spec.endswith(".py") or "/" in spec:
+        path = Path(spec)
+        if not path.is_file():
+            raise GraphSourceError(f"graph file {spec!r} does not exist")
+        sys.path.insert(0, str(path.parent.resolve()))
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise GraphSourceError(f"cannot import {spec!r} as a Python file")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(spec)
+        except ModuleNotFoundError as exc:
+            raise GraphSourceError(
+                f"cannot import graph module {spec!r} ({exc}); give module:attribute or "
+                "path/to/file.py:attribute"
+            ) from exc
+    if not hasattr(module, attr):
+        raise GraphSourceError(f"{spec!r} has no attribute {attr!r}")
+    obj = getattr(module, attr)
+    if callable(obj) and not isinstance(obj, (Graph, CompiledGraph)):
+        obj = obj()
+    if isinstance(obj, Graph):
+        obj = obj.compile()
+    if not isinstance(obj, CompiledGraph):
+        raise GraphSourceError(f"{target!r} is a {type(obj).__name__}, not a graph")
+    return obj
