@@ -32,7 +32,9 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> str:
 def execute(path: Path, kernel: str) -> Any:
     book = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
-        book, kernel_name=kernel, timeout=180,
+        book,
+        kernel_name=kernel,
+        timeout=180,
         resources={"metadata": {"path": str(path.parent.parent)}},
     )
     client.execute()
@@ -52,8 +54,9 @@ def test_notebook_runs_offline_without_errors(path: Path, kernel: str) -> None:
 
 def test_quickstart_draws_the_graph_and_the_run_inline(kernel: str) -> None:
     book = execute(next(p for p in NOTEBOOKS if "quickstart" in p.stem), kernel)
-    svgs = [o["data"]["image/svg+xml"] for o in outputs(book)
-            if "image/svg+xml" in o.get("data", {})]
+    svgs = [
+        o["data"]["image/svg+xml"] for o in outputs(book) if "image/svg+xml" in o.get("data", {})
+    ]
     assert len(svgs) >= 2  # the compiled graph, then the run over it
     assert "visited" in svgs[-1]
 
@@ -68,4 +71,3 @@ def test_there_is_a_notebook_for_each_tour() -> None:
     stems = {p.stem for p in NOTEBOOKS}
     for topic in ("quickstart", "patterns", "replay", "human_in_the_loop"):
         assert any(topic in stem for stem in stems), topic
-

@@ -15,26 +15,46 @@ from .text import clean, wrap
 FONT = "Helvetica,Arial,sans-serif"
 
 _NODE_LOOK: dict[str, dict[str, str]] = {
-    "start": {"shape": "circle", "style": "filled", "fillcolor": "#334155",
-              "fontcolor": "white", "width": "0.5", "fixedsize": "true", "fontsize": "9"},
-    "end": {"shape": "doublecircle", "style": "filled", "fillcolor": "#334155",
-            "fontcolor": "white", "width": "0.42", "fixedsize": "true", "fontsize": "9"},
+    "start": {
+        "shape": "circle",
+        "style": "filled",
+        "fillcolor": "#334155",
+        "fontcolor": "white",
+        "width": "0.5",
+        "fixedsize": "true",
+        "fontsize": "9",
+    },
+    "end": {
+        "shape": "doublecircle",
+        "style": "filled",
+        "fillcolor": "#334155",
+        "fontcolor": "white",
+        "width": "0.42",
+        "fixedsize": "true",
+        "fontsize": "9",
+    },
     "code": {"shape": "box", "style": "rounded,filled", "fillcolor": "#ffffff"},
-    "agent": {"shape": "box", "style": "rounded,filled,bold", "fillcolor": "#ede9fe",
-              "color": "#6d28d9"},
-    "human": {"shape": "octagon", "style": "filled", "fillcolor": "#fff7ed",
-              "color": "#c2410c"},
+    "agent": {
+        "shape": "box",
+        "style": "rounded,filled,bold",
+        "fillcolor": "#ede9fe",
+        "color": "#6d28d9",
+    },
+    "human": {"shape": "octagon", "style": "filled", "fillcolor": "#fff7ed", "color": "#c2410c"},
     "join": {"shape": "box", "style": "filled,diagonals", "fillcolor": "#f1f5f9"},
-    "subgraph": {"shape": "box3d", "style": "filled", "fillcolor": "#ecfeff",
-                 "color": "#0e7490"},
-    "tool-agent": {"shape": "box", "style": "rounded,dashed,filled", "fillcolor": "#f5f3ff",
-                   "color": "#7c3aed", "fontsize": "9"},
+    "subgraph": {"shape": "box3d", "style": "filled", "fillcolor": "#ecfeff", "color": "#0e7490"},
+    "tool-agent": {
+        "shape": "box",
+        "style": "rounded,dashed,filled",
+        "fillcolor": "#f5f3ff",
+        "color": "#7c3aed",
+        "fontsize": "9",
+    },
 }
 _EDGE_LOOK: dict[str, dict[str, str]] = {
     "normal": {},
     "conditional": {"color": "#0f766e", "fontcolor": "#0f766e"},
-    "handoff": {"style": "dashed", "color": "#7c3aed", "fontcolor": "#6d28d9",
-                "arrowhead": "vee"},
+    "handoff": {"style": "dashed", "color": "#7c3aed", "fontcolor": "#6d28d9", "arrowhead": "vee"},
     "error": {"style": "dashed", "color": "#dc2626", "fontcolor": "#b91c1c"},
     "cap-exit": {"style": "dotted", "color": "#c2410c", "fontcolor": "#c2410c"},
     "tool-link": {"style": "dotted", "dir": "none", "color": "#7c3aed"},
@@ -98,8 +118,11 @@ def write_dot(scene: Scene) -> str:
         outside = not edge.target.startswith(edge.source + "/") and edge.source != edge.target
         if tail is not None and outside:
             attrs += f", ltail={quote(tail.id)}"
-        if head is not None and not edge.source.startswith(edge.target + "/") and (
-                edge.source != edge.target):
+        if (
+            head is not None
+            and not edge.source.startswith(edge.target + "/")
+            and (edge.source != edge.target)
+        ):
             attrs += f", lhead={quote(head.id)}"
         out.append(f"  {quote(edge.source)} -> {quote(edge.target)} [{attrs}];")
         if tail is not None and outside:
@@ -108,17 +131,24 @@ def write_dot(scene: Scene) -> str:
     return "\n".join(out) + "\n"
 
 
-def _body(out: list[str], cluster: str | None, members: Mapping[str | None, list[SceneNode]],
-          children: Mapping[str | None, list[Cluster]], beside: Mapping[str, str],
-          indent: str) -> None:
+def _body(
+    out: list[str],
+    cluster: str | None,
+    members: Mapping[str | None, list[SceneNode]],
+    children: Mapping[str | None, list[Cluster]],
+    beside: Mapping[str, str],
+    indent: str,
+) -> None:
     for node in members.get(cluster, ()):
         out.append(f"{indent}{quote(node.id)} [{_node_attrs(node)}];")
         if node.id in beside:
             out.append(f"{indent}{{rank=same; {quote(node.id)}; {quote(beside[node.id])};}}")
     for child in children.get(cluster, ()):
         out.append(f"{indent}subgraph {quote(child.id)} {{")
-        out.append(f'{indent}  label="{_esc(child.label)}"; class="{" ".join(child.classes)}"; '
-                   'style="rounded,dashed"; color="#0e7490"; fontcolor="#0e7490"; fontsize=10;')
+        out.append(
+            f'{indent}  label="{_esc(child.label)}"; class="{" ".join(child.classes)}"; '
+            'style="rounded,dashed"; color="#0e7490"; fontcolor="#0e7490"; fontsize=10;'
+        )
         _body(out, child.id, members, children, beside, indent + "  ")
         out.append(f"{indent}}}")
 
@@ -145,14 +175,14 @@ def _node_attrs(node: SceneNode) -> str:
 
 def _html_label(node: SceneNode) -> str:
     parts = [f"<B>{_html(node.name)}</B>"]
-    parts += [f'<FONT POINT-SIZE="9" COLOR="#475569">{_html(line)}</FONT>'
-              for line in node.details]
-    parts += [f'<FONT POINT-SIZE="9" COLOR="#1d4ed8">{_html(line)}</FONT>'
-              for line in node.stats]
+    parts += [f'<FONT POINT-SIZE="9" COLOR="#475569">{_html(line)}</FONT>' for line in node.details]
+    parts += [f'<FONT POINT-SIZE="9" COLOR="#1d4ed8">{_html(line)}</FONT>' for line in node.stats]
     if node.alert:
         color = "#92400e" if "waiting" in node.classes else "#b91c1c"
-        parts += [f'<FONT POINT-SIZE="9" COLOR="{color}">{_html(line)}</FONT>'
-                  for line in wrap(node.alert, 38, 3)]
+        parts += [
+            f'<FONT POINT-SIZE="9" COLOR="{color}">{_html(line)}</FONT>'
+            for line in wrap(node.alert, 38, 3)
+        ]
     return "<BR/>".join(parts)
 
 
@@ -188,8 +218,9 @@ def quote(text: str) -> str:
 
 def _esc(text: str) -> str:
     """Text for a quoted DOT label, where Graphviz reads ``\\n``, ``\\N`` and friends."""
-    return (clean(text).replace("\\", "\\\\").replace('"', '\\"')
-            .replace("\r", "").replace("\n", "\\n"))
+    return (
+        clean(text).replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n")
+    )
 
 
 def _html(text: str) -> str:

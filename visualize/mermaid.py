@@ -95,9 +95,15 @@ def write_mermaid(scene: Scene) -> str:
     return "\n".join(out) + "\n"
 
 
-def _body(out: list[str], cluster: str | None, members: dict[str | None, list[SceneNode]],
-          children: dict[str | None, list[Cluster]], ids: dict[str, str],
-          cluster_ids: dict[str, str], indent: str) -> None:
+def _body(
+    out: list[str],
+    cluster: str | None,
+    members: dict[str | None, list[SceneNode]],
+    children: dict[str | None, list[Cluster]],
+    ids: dict[str, str],
+    cluster_ids: dict[str, str],
+    indent: str,
+) -> None:
     for node in members.get(cluster, ()):
         opening, closing = _SHAPES.get(node.kind, _SHAPES["code"])
         out.append(f'{indent}{ids[node.id]}{opening}"{_label(node)}"{closing}')
@@ -125,8 +131,16 @@ def _arrow(edge: SceneEdge) -> str:
 def _text(text: str) -> str:
     """Text inside a quoted Mermaid label: markup and Mermaid's own syntax as entity codes."""
     out = clean(text).replace("#", "#35;")
-    for char, code in (('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("&", "#amp;"),
-                       ("`", "#96;"), ("|", "#124;"), ("\n", " "), ("\r", " ")):
+    for char, code in (
+        ('"', "#quot;"),
+        ("<", "#lt;"),
+        (">", "#gt;"),
+        ("&", "#amp;"),
+        ("`", "#96;"),
+        ("|", "#124;"),
+        ("\n", " "),
+        ("\r", " "),
+    ):
         out = out.replace(char, code)
     return out
 

@@ -24,8 +24,14 @@ def mimebundle(obj: Any, run: Any = None) -> dict[str, Any]:
         obj, run = obj.graph, obj.run
     if run is None and hasattr(obj, "events"):
         # A run record that carries its compiled graph can be drawn on its own.
-        owner = next((g for g in (getattr(obj, "compiled", None), getattr(obj, "graph", None))
-                      if _is_graph(g)), None)
+        owner = next(
+            (
+                g
+                for g in (getattr(obj, "compiled", None), getattr(obj, "graph", None))
+                if _is_graph(g)
+            ),
+            None,
+        )
         if owner is not None:
             obj, run = owner, obj
     if not _is_graph(obj):

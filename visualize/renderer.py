@@ -60,16 +60,20 @@ def renderer_name() -> str | None:
 def _run_dot(program: str, source: str, fmt: str) -> bytes:
     try:
         done = subprocess.run(
-            [program, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
-            timeout=DOT_TIMEOUT, check=False,
+            [program, f"-T{fmt}"],
+            input=source.encode("utf-8"),
+            capture_output=True,
+            timeout=DOT_TIMEOUT,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise RenderFailed("dot", fmt, f"no result after {DOT_TIMEOUT:g} s") from exc
     except OSError as exc:
         raise RenderFailed("dot", fmt, str(exc)) from exc
     if done.returncode != 0 or not done.stdout:
-        raise RenderFailed("dot", fmt, done.stderr.decode("utf-8", "replace")
-                           or f"exit status {done.returncode}")
+        raise RenderFailed(
+            "dot", fmt, done.stderr.decode("utf-8", "replace") or f"exit status {done.returncode}"
+        )
     return done.stdout
 
 

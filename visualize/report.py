@@ -47,20 +47,24 @@ def report_html(graph: Any, run: Any = None) -> str:
         body += [_node_table(graph, view), _timeline(graph, view), _final_state(run)]
     body.append("</main>")
     script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode()
-    policy = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-              f"script-src 'sha256-{script_hash}'")
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title>",
-        f"<style>{CSS}</style>",
-        "</head><body>",
-        *body,
-        f"<script>{SCRIPT}</script>",
-        "</body></html>",
-    ])
+    policy = (
+        f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{script_hash}'"
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)}</title>",
+            f"<style>{CSS}</style>",
+            "</head><body>",
+            *body,
+            f"<script>{SCRIPT}</script>",
+            "</body></html>",
+        ]
+    )
 
 
 # --- page parts ------------------------------------------------------------------------------
@@ -73,8 +77,13 @@ def _header(graph: Any, view: RunView | None) -> str:
         out.append(_fact("edges", str(len(graph.edges))))
     else:
         out.append(_fact("run", view.run_id))
-        out.append(_fact("status", f'<span class="badge {_e(view.status)}">'
-                                   f"{_e(view.status)}</span>", raw=True))
+        out.append(
+            _fact(
+                "status",
+                f'<span class="badge {_e(view.status)}">{_e(view.status)}</span>',
+                raw=True,
+            )
+        )
         out.append(_fact("steps", str(view.steps)))
         if view.elapsed is not None:
             out.append(_fact("time", duration(view.elapsed)))
@@ -92,8 +101,9 @@ def _header(graph: Any, view: RunView | None) -> str:
     if view is not None:
         waits = [(name, r) for name, s in view.nodes.items() for r in s.waiting]
         for name, request in waits:
-            out.append(f'<div class="wait-box">waiting in <b>{_e(name)}</b>: '
-                       f"{_e(_request(request))}</div>")
+            out.append(
+                f'<div class="wait-box">waiting in <b>{_e(name)}</b>: {_e(_request(request))}</div>'
+            )
     out.append("</header>")
     return "\n".join(out)
 
@@ -110,35 +120,55 @@ def _diagram(graph: Any, view: RunView | None) -> str:
     try:
         drawing = sanitize_svg(svg_from_dot(source))
     except (RendererUnavailable, RenderFailed) as exc:
-        drawing = (f'<p class="note">{_e(str(exc))}</p><p class="note">The diagram as DOT '
-                   f"source:</p><pre>{_e(source)}</pre>")
+        drawing = (
+            f'<p class="note">{_e(str(exc))}</p><p class="note">The diagram as DOT '
+            f"source:</p><pre>{_e(source)}</pre>"
+        )
     legend = "".join(
         f'<span><i class="swatch" style="border-color:{c};background:{b}"></i>{t}</span>'
-        for t, c, b in (("visited / taken", "#1d4ed8", "#fff"), ("not taken", "#cbd5e1", "#f8fafc"),
-                        ("failed", "#dc2626", "#fee2e2"), ("waiting", "#d97706", "#fef3c7"),
-                        ("error handled", "#ea580c", "#fff"), ("agent", "#6d28d9", "#ede9fe"),
-                        ("human", "#c2410c", "#fff7ed"), ("subgraph", "#0e7490", "#ecfeff"))
+        for t, c, b in (
+            ("visited / taken", "#1d4ed8", "#fff"),
+            ("not taken", "#cbd5e1", "#f8fafc"),
+            ("failed", "#dc2626", "#fee2e2"),
+            ("waiting", "#d97706", "#fef3c7"),
+            ("error handled", "#ea580c", "#fff"),
+            ("agent", "#6d28d9", "#ede9fe"),
+            ("human", "#c2410c", "#fff7ed"),
+            ("subgraph", "#0e7490", "#ecfeff"),
+        )
     )
-    return "\n".join([
-        '<section id="diagram-section"><h2>Diagram</h2>',
-        '<div class="toolbar"><button type="button" id="fit">Fit to width</button>'
-        '<span class="note">Click a node to show its tasks in the timeline.</span></div>',
-        f'<div id="diagram">{drawing}</div>',
-        f'<p class="legend">{legend}<span>dashed purple: handoff · dashed red: on error · '
-        "dotted: cap exit · bold double arrow: fan-out · ≤ n: cap</span></p>",
-        "</section>",
-    ])
+    return "\n".join(
+        [
+            '<section id="diagram-section"><h2>Diagram</h2>',
+            '<div class="toolbar"><button type="button" id="fit">Fit to width</button>'
+            '<span class="note">Click a node to show its tasks in the timeline.</span></div>',
+            f'<div id="diagram">{drawing}</div>',
+            f'<p class="legend">{legend}<span>dashed purple: handoff · dashed red: on error · '
+            "dotted: cap exit · bold double arrow: fan-out · ≤ n: cap</span></p>",
+            "</section>",
+        ]
+    )
 
 
 def _node_table(graph: Any, view: RunView) -> str:
     rows = []
     for name, node in graph.nodes.items():
         stats = view.stats(name)
-        state = ("failed" if stats.failed else "waiting" if stats.waiting
-                 else "recovered" if stats.recovered else "done" if stats.visits else "")
+        state = (
+            "failed"
+            if stats.failed
+            else "waiting"
+            if stats.waiting
+            else "recovered"
+            if stats.recovered
+            else "done"
+            if stats.visits
+            else ""
+        )
         mean = duration(stats.duration / stats.visits) if stats.visits else ""
         cells = [
-            f"<td>{_e(name)}</td>", f"<td>{_e(str(node.kind))}</td>",
+            f"<td>{_e(name)}</td>",
+            f"<td>{_e(str(node.kind))}</td>",
             f'<td class="num">{stats.visits}</td>',
             f'<td class="num">{duration(stats.duration) if stats.visits else ""}</td>',
             f'<td class="num">{mean}</td>',
@@ -148,10 +178,14 @@ def _node_table(graph: Any, view: RunView) -> str:
         ]
         dimmed = "" if stats.visits else " dimmed"
         rows.append(f'<tr class="pick{dimmed}" data-node="{_e(name)}">{"".join(cells)}</tr>')
-    head = "".join(f"<th>{h}</th>" for h in
-                   ("node", "kind", "visits", "total time", "mean", "retries", "tokens", ""))
-    return (f'<section id="nodes"><h2>Nodes</h2><table class="nodes"><thead><tr>{head}</tr>'
-            f'</thead><tbody>{"".join(rows)}</tbody></table></section>')
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("node", "kind", "visits", "total time", "mean", "retries", "tokens", "")
+    )
+    return (
+        f'<section id="nodes"><h2>Nodes</h2><table class="nodes"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
 
 
 def _timeline(graph: Any, view: RunView) -> str:
@@ -177,8 +211,9 @@ def _timeline(graph: Any, view: RunView) -> str:
     return "\n".join(out)
 
 
-def _step(graph: Any, record: StepRecord, t0: float | None, span: float,
-          reducers: Mapping[str, Any]) -> str:
+def _step(
+    graph: Any, record: StepRecord, t0: float | None, span: float, reducers: Mapping[str, Any]
+) -> str:
     when = ""
     starts = [t.at for t in record.tasks if t.at is not None]
     if starts and t0 is not None:
@@ -191,20 +226,25 @@ def _step(graph: Any, record: StepRecord, t0: float | None, span: float,
         for task in rest:
             counts[task.node] = counts.get(task.node, 0) + 1
         total = sum(t.duration or 0.0 for t in rest)
-        lanes.append(f'<article class="task more"><header><span class="name">+{len(rest)} more'
-                     f"</span></header><div>{_e(_counts(counts))} · {duration(total)}</div>"
-                     "</article>")
-    return "".join([
-        f'<section class="step" data-step="{record.step}">',
-        f'<div class="step-head"><b>{name}</b>{_e(when)}</div>',
-        f'<div class="lanes">{"".join(lanes)}</div>',
-        _edges(record),
-        "</section>",
-    ])
+        lanes.append(
+            f'<article class="task more"><header><span class="name">+{len(rest)} more'
+            f"</span></header><div>{_e(_counts(counts))} · {duration(total)}</div>"
+            "</article>"
+        )
+    return "".join(
+        [
+            f'<section class="step" data-step="{record.step}">',
+            f'<div class="step-head"><b>{name}</b>{_e(when)}</div>',
+            f'<div class="lanes">{"".join(lanes)}</div>',
+            _edges(record),
+            "</section>",
+        ]
+    )
 
 
-def _task(graph: Any, task: TaskRecord, t0: float | None, span: float,
-          reducers: Mapping[str, Any]) -> str:
+def _task(
+    graph: Any, task: TaskRecord, t0: float | None, span: float, reducers: Mapping[str, Any]
+) -> str:
     node = graph.nodes.get(task.node)
     kind = str(node.kind) if node is not None else ""
     dur = duration(task.duration) if task.duration is not None else ""
@@ -214,16 +254,18 @@ def _task(graph: Any, task: TaskRecord, t0: float | None, span: float,
         width = min(100.0 - left, max(0.4, (task.duration or 0.0) / span * 100))
         bar = f'<div class="bar"><span style="left:{left:.2f}%;width:{width:.2f}%"></span></div>'
     body, summary = _task_body(task, reducers)
-    return "".join([
-        f'<article class="task {task.status}" data-node="{_e(task.node)}" '
-        f'data-task="{task.task_id}">',
-        f'<header><span class="name">{_e(task.node)}</span><span class="kind">{_e(kind)}</span>'
-        f'<span class="badge {task.status}">{task.status}</span>'
-        f'<span class="dur">{dur}</span></header>',
-        bar,
-        f"<details><summary>{_e(summary)}</summary>{body}</details>" if body else "",
-        "</article>",
-    ])
+    return "".join(
+        [
+            f'<article class="task {task.status}" data-node="{_e(task.node)}" '
+            f'data-task="{task.task_id}">',
+            f'<header><span class="name">{_e(task.node)}</span><span class="kind">{_e(kind)}</span>'
+            f'<span class="badge {task.status}">{task.status}</span>'
+            f'<span class="dur">{dur}</span></header>',
+            bar,
+            f"<details><summary>{_e(summary)}</summary>{body}</details>" if body else "",
+            "</article>",
+        ]
+    )
 
 
 def _task_body(task: TaskRecord, reducers: Mapping[str, Any]) -> tuple[str, str]:
@@ -243,14 +285,20 @@ def _task_body(task: TaskRecord, reducers: Mapping[str, Any]) -> tuple[str, str]
         for key, value in task.update.items():
             reducer = reducers.get(key)
             op = getattr(reducer, "name", None) or ("set" if reducer is None else "reduce")
-            rows.append(f"<tr><th>{_e(str(key))}</th><td class=\"op\">{_e(op)}</td>"
-                        f"<td><pre>{_e(preview(value, VALUE_LIMIT))}</pre></td></tr>")
+            rows.append(
+                f'<tr><th>{_e(str(key))}</th><td class="op">{_e(op)}</td>'
+                f"<td><pre>{_e(preview(value, VALUE_LIMIT))}</pre></td></tr>"
+            )
         parts.append(f'<table class="writes">{"".join(rows)}</table>')
-        summary.append(f"writes {', '.join(map(str, list(task.update)[:4]))}"
-                       + ("…" if len(task.update) > 4 else ""))
+        summary.append(
+            f"writes {', '.join(map(str, list(task.update)[:4]))}"
+            + ("…" if len(task.update) > 4 else "")
+        )
     if isinstance(task.detail, dict) and "path" in task.detail:
-        parts.append(f"<div class=\"note\">subgraph run {_e(str(task.detail.get('run_id', '')))}"
-                     f": {_e(' → '.join(map(str, task.detail['path'][:40])))}</div>")
+        parts.append(
+            f'<div class="note">subgraph run {_e(str(task.detail.get("run_id", "")))}'
+            f": {_e(' → '.join(map(str, task.detail['path'][:40])))}</div>"
+        )
     if task.conversation:
         parts.append(_conversation(task.conversation))
         usage = task.usage
@@ -266,17 +314,23 @@ def _conversation(items: list[AgentItem | ModelCalled]) -> str:
     for item in items[:MAX_ITEMS_PER_TASK]:
         if isinstance(item, ModelCalled):
             usage = item.usage
-            tokens = (f"{usage.get('input_tokens', 0):,} in / {usage.get('output_tokens', 0):,} "
-                      f"out tokens")
+            tokens = (
+                f"{usage.get('input_tokens', 0):,} in / {usage.get('output_tokens', 0):,} "
+                f"out tokens"
+            )
             offline = " · offline model" if item.offline else ""
-            out.append(f'<li class="call"><span class="item-kind">model call</span> '
-                       f"{_e(item.agent)} → {_e(item.model)} · {tokens} · "
-                       f"{duration(item.duration)}{offline}</li>")
+            out.append(
+                f'<li class="call"><span class="item-kind">model call</span> '
+                f"{_e(item.agent)} → {_e(item.model)} · {tokens} · "
+                f"{duration(item.duration)}{offline}</li>"
+            )
         else:
             name = f" <b>{_e(item.name)}</b>" if item.name else ""
-            out.append(f'<li class="item {_e(item.kind)}"><span class="item-kind">'
-                       f"{_e(item.kind.replace('_', ' '))}</span> {_e(item.agent)}{name}"
-                       f"<pre>{_e(preview(item.content, VALUE_LIMIT))}</pre></li>")
+            out.append(
+                f'<li class="item {_e(item.kind)}"><span class="item-kind">'
+                f"{_e(item.kind.replace('_', ' '))}</span> {_e(item.agent)}{name}"
+                f"<pre>{_e(preview(item.content, VALUE_LIMIT))}</pre></li>"
+            )
     if len(items) > MAX_ITEMS_PER_TASK:
         out.append(f'<li class="note">{len(items) - MAX_ITEMS_PER_TASK} more not shown</li>')
     out.append("</ol>")
@@ -302,19 +356,22 @@ def _edges(record: StepRecord) -> str:
 
 def _gap(gap: Gap) -> str:
     failed = f" · {gap.failures} failures" if gap.failures else ""
-    return (f'<section class="step gap" data-step="{gap.first}-{gap.last}">'
-            f'<div class="step-head"><b>steps {gap.first}–{gap.last}</b></div>'
-            f"<div>{gap.steps} steps not shown: {_e(_counts(gap.visits))} · "
-            f"{duration(gap.duration)} of node time{failed}. The Nodes table counts them.</div>"
-            "</section>")
+    return (
+        f'<section class="step gap" data-step="{gap.first}-{gap.last}">'
+        f'<div class="step-head"><b>steps {gap.first}–{gap.last}</b></div>'
+        f"<div>{gap.steps} steps not shown: {_e(_counts(gap.visits))} · "
+        f"{duration(gap.duration)} of node time{failed}. The Nodes table counts them.</div>"
+        "</section>"
+    )
 
 
 def _final_state(run: Any) -> str:
     state = getattr(run, "state", None)
     if state is None:
         return ""
-    return (f'<section id="state"><h2>Final state</h2><pre>{_e(preview(state, 20_000))}</pre>'
-            "</section>")
+    return (
+        f'<section id="state"><h2>Final state</h2><pre>{_e(preview(state, 20_000))}</pre></section>'
+    )
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -327,7 +384,7 @@ def sanitize_svg(svg: str) -> str:
     root = ET.fromstring(svg)
     for parent in list(root.iter()):
         if isinstance(parent.tag, str) and parent.tag.startswith(f"{{{_SVG_NS}}}"):
-            parent.tag = parent.tag[len(_SVG_NS) + 2:]  # plain names, as HTML writes them
+            parent.tag = parent.tag[len(_SVG_NS) + 2 :]  # plain names, as HTML writes them
         for child in list(parent):
             tag = child.tag.rsplit("}", 1)[-1] if isinstance(child.tag, str) else ""
             if tag in ("script", "foreignObject", "iframe", "object", "embed"):
@@ -370,4 +427,3 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def _e(text: str) -> str:
     """HTML-escape (quotes included), dropping control characters."""
     return html.escape(_UNSAFE.sub("\ufffd", text), quote=True)
-

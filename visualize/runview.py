@@ -225,8 +225,17 @@ def _fold(events: Sequence[Event]) -> RunView:
         at(node).failed = message
     for node, request in open_waits.values():
         at(node).waiting.append(request)
-    return RunView(run_id=run_id, status=status, steps=steps, events=events, nodes=nodes,
-                   edges=edges, error=error, started_at=started_at, finished_at=finished_at)
+    return RunView(
+        run_id=run_id,
+        status=status,
+        steps=steps,
+        events=events,
+        nodes=nodes,
+        edges=edges,
+        error=error,
+        started_at=started_at,
+        finished_at=finished_at,
+    )
 
 
 def _count_inner(stats: NodeStats, detail: Any) -> None:

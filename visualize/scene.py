@@ -84,8 +84,9 @@ class Scene:
 
 def build_scene(graph: Any, view: RunView | None = None) -> Scene:
     """The scene of ``graph`` (a CompiledGraph), with ``view``'s run overlay when given."""
-    scene = Scene(name=graph.name, title=[graph.name], nodes=[], edges=[], clusters=[],
-                  classes=[], beside=[])
+    scene = Scene(
+        name=graph.name, title=[graph.name], nodes=[], edges=[], clusters=[], classes=[], beside=[]
+    )
     _Builder(scene, view).graph(graph, prefix="", cluster=None, entry=None)
     if view is not None:
         scene.classes = ["run", view.status]
@@ -97,8 +98,15 @@ class _Builder:
     def __init__(self, scene: Scene, view: RunView | None) -> None:
         self.scene, self.view = scene, view
 
-    def graph(self, graph: Any, *, prefix: str, cluster: str | None, entry: str | None,
-              visits: dict[str, int] | None = None) -> None:
+    def graph(
+        self,
+        graph: Any,
+        *,
+        prefix: str,
+        cluster: str | None,
+        entry: str | None,
+        visits: dict[str, int] | None = None,
+    ) -> None:
         """Add one graph's nodes and edges. A subgraph's are prefixed, in ``cluster``, entered
         through ``entry``; ``visits`` are its child run's (None: unknown, e.g. no run)."""
         top = entry is None
@@ -116,8 +124,7 @@ class _Builder:
                 count = self.count(node.name)
             else:
                 count = -1 if visits is None else visits.get(node.name, 0)
-            self.node(node, prefix + node.name, cluster,
-                      None if self.view is None else count, top)
+            self.node(node, prefix + node.name, cluster, None if self.view is None else count, top)
         for spec in graph.edges:
             source = entry if (spec.source == START and not top) else prefix + spec.source
             target = end_id if spec.target == END else prefix + spec.target
@@ -128,9 +135,15 @@ class _Builder:
                 classes.append("fanout")
             if spec.cap is not None:
                 classes.append("capped")
-            edge = SceneEdge(source=source, target=target, kind=kind, classes=classes,
-                             label=spec.label or ("handoff" if kind == "handoff" else ""),
-                             cap=spec.cap, cluster=cluster)
+            edge = SceneEdge(
+                source=source,
+                target=target,
+                kind=kind,
+                classes=classes,
+                label=spec.label or ("handoff" if kind == "handoff" else ""),
+                cap=spec.cap,
+                cluster=cluster,
+            )
             if not top:
                 edge.classes.append("inner")
             if self.view is not None:
@@ -150,19 +163,30 @@ class _Builder:
         return self.view.stats(name).visits if self.view is not None else -1
 
     def terminal(self, node_id: str, kind: str, cluster: str | None, count: int | None) -> None:
-        node = SceneNode(id=node_id, name=kind, kind="end" if kind == "return" else kind,
-                         classes=["end", "inner"] if kind == "return" else [kind],
-                         cluster=cluster)
+        node = SceneNode(
+            id=node_id,
+            name=kind,
+            kind="end" if kind == "return" else kind,
+            classes=["end", "inner"] if kind == "return" else [kind],
+            cluster=cluster,
+        )
         if count is not None:
             _mark(node, count)
         self.scene.nodes.append(node)
 
-    def node(self, node: Node, node_id: str, cluster: str | None, count: int | None,
-             top: bool) -> None:
+    def node(
+        self, node: Node, node_id: str, cluster: str | None, count: int | None, top: bool
+    ) -> None:
         kind = str(node.kind)
-        scene_node = SceneNode(id=node_id, name=node.name, kind=kind, classes=[kind],
-                               cluster=cluster, details=_details(node),
-                               tooltip=one_line(node.description, 400))
+        scene_node = SceneNode(
+            id=node_id,
+            name=node.name,
+            kind=kind,
+            classes=[kind],
+            cluster=cluster,
+            details=_details(node),
+            tooltip=one_line(node.description, 400),
+        )
         if not top:
             scene_node.classes.append("inner")
         if node.max_visits is not None:
@@ -179,9 +203,15 @@ class _Builder:
         child = node.meta.get("graph") if node.kind is NodeKind.SUBGRAPH else None
         if child is not None and hasattr(child, "nodes") and hasattr(child, "edges"):
             cid = f"cluster_{node_id}"
-            self.scene.clusters.append(Cluster(
-                id=cid, label=f"{node.name} · subgraph {child.name}", parent=cluster,
-                classes=["subgraph"], exit=f"{node_id}/{END}"))
+            self.scene.clusters.append(
+                Cluster(
+                    id=cid,
+                    label=f"{node.name} · subgraph {child.name}",
+                    parent=cluster,
+                    classes=["subgraph"],
+                    exit=f"{node_id}/{END}",
+                )
+            )
             scene_node.cluster = cid
             inner: dict[str, int] | None = None
             if count == 0:
@@ -192,14 +222,27 @@ class _Builder:
         for tool_name, agent in _agent_tools(node.meta.get("agent_tools")):
             self.tool_agent(node_id, tool_name, agent, cluster, stats, count)
 
-    def tool_agent(self, owner: str, tool_name: str, agent: str | None, cluster: str | None,
-                   stats: NodeStats | None, count: int | None) -> None:
+    def tool_agent(
+        self,
+        owner: str,
+        tool_name: str,
+        agent: str | None,
+        cluster: str | None,
+        stats: NodeStats | None,
+        count: int | None,
+    ) -> None:
         tool_id = f"{owner}::{tool_name}"
-        tool = SceneNode(id=tool_id, name=tool_name, kind="tool-agent", classes=["tool-agent"],
-                         details=[f"agent {agent}" if agent else "agent as tool"],
-                         cluster=cluster)
-        link = SceneEdge(source=owner, target=tool_id, kind="tool-link", classes=["tool-link"],
-                         cluster=cluster)
+        tool = SceneNode(
+            id=tool_id,
+            name=tool_name,
+            kind="tool-agent",
+            classes=["tool-agent"],
+            details=[f"agent {agent}" if agent else "agent as tool"],
+            cluster=cluster,
+        )
+        link = SceneEdge(
+            source=owner, target=tool_id, kind="tool-link", classes=["tool-link"], cluster=cluster
+        )
         if count is not None and (stats is not None or count == 0):
             # Used when the node called the tool, or the tool's agent called its model.
             calls = model_calls = 0
@@ -272,10 +315,16 @@ class _Builder:
                 continue
             if any((s.source, s.target) == (source, target) for s in graph.edges):
                 continue
-            self.scene.edges.append(SceneEdge(
-                source=source, target=target, kind=kind.replace("_", "-"),
-                classes=[kind.replace("_", "-"), "undeclared", "taken"],
-                label="undeclared", run=_taken_label(stats)))
+            self.scene.edges.append(
+                SceneEdge(
+                    source=source,
+                    target=target,
+                    kind=kind.replace("_", "-"),
+                    classes=[kind.replace("_", "-"), "undeclared", "taken"],
+                    label="undeclared",
+                    run=_taken_label(stats),
+                )
+            )
 
 
 def _mark(node: SceneNode, visits: int) -> None:
@@ -319,8 +368,9 @@ def _agent_tools(declared: Any) -> list[tuple[str, str | None]]:
     if not declared:
         return []
     if isinstance(declared, dict):
-        return [(str(tool), None if agent is None else str(agent))
-                for tool, agent in declared.items()]
+        return [
+            (str(tool), None if agent is None else str(agent)) for tool, agent in declared.items()
+        ]
     return [(str(tool), None) for tool in declared]
 
 

@@ -120,7 +120,8 @@ def build_timeline(events: Sequence[Event]) -> list[StepRecord]:
             task.error = f"{event.error_type}: {event.error}"
         elif isinstance(event, NodeRetried):
             task_of(event.step, event.node, event.task_id).retries.append(
-                f"attempt {event.attempt}: {event.error}")
+                f"attempt {event.attempt}: {event.error}"
+            )
         elif isinstance(event, Interrupted):
             task = task_of(event.step, event.node, event.task_id)
             task.status, task.request = "waiting", event.request
@@ -129,13 +130,16 @@ def build_timeline(events: Sequence[Event]) -> list[StepRecord]:
     return [steps[n] for n in sorted(steps)]
 
 
-def compact(steps: Sequence[StepRecord], head: int = 20, tail: int = 20,
-            ) -> list[StepRecord | Gap]:
+def compact(
+    steps: Sequence[StepRecord],
+    head: int = 20,
+    tail: int = 20,
+) -> list[StepRecord | Gap]:
     """At most ``head`` first and ``tail`` last steps, the rest as one `Gap` summary, so a
     run of thousands of steps stays a page of a few hundred kilobytes."""
     if len(steps) <= head + tail + 1:
         return list(steps)
-    middle = steps[head:len(steps) - tail]
+    middle = steps[head : len(steps) - tail]
     visits: dict[str, int] = {}
     total = 0.0
     failures = 0
@@ -144,6 +148,7 @@ def compact(steps: Sequence[StepRecord], head: int = 20, tail: int = 20,
             visits[task.node] = visits.get(task.node, 0) + 1
             total += task.duration or 0.0
             failures += task.status in ("failed", "recovered")
-    gap = Gap(first=middle[0].step, last=middle[-1].step, visits=visits, duration=total,
-              failures=failures)
-    return [*steps[:head], gap, *steps[len(steps) - tail:]]
+    gap = Gap(
+        first=middle[0].step, last=middle[-1].step, visits=visits, duration=total, failures=failures
+    )
+    return [*steps[:head], gap, *steps[len(steps) - tail :]]
