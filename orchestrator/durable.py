@@ -8,8 +8,6 @@ arrivals and fan-out progress are part of every checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -145,7 +143,6 @@ class Persister:
             return
         snapshot = self._snapshot(rs)
         first = self._checkpoint(rs, rs.step, snapshot=snapshot, ran=self.first_path)
-        self._last_snapshot = len(json.dumps(dataclasses.asdict(snapshot)))
         record = RunRecord(
             created=self._t0,
             run_id=rs.run_id,
@@ -159,7 +156,7 @@ class Persister:
             owner=None if self.status is RunStatus.QUEUED else f"pid {os.getpid()}",
             source=rs.options.source if rs.options is not None else None,
         )
-        await self.store.create_run(record, first)
+        self._last_snapshot = await self.store.create_run(record, first)
         self.fresh = False
 
     async def task_done(self, rs: RunState, step: int, outcome: Outcome) -> None:

@@ -220,7 +220,12 @@ def encode_checkpoint(checkpoint: Checkpoint) -> str:
     if checkpoint.seq != max((t.id for t in checkpoint.tasks), default=0):
         data["s"] = checkpoint.seq
     if checkpoint.snapshot is not None:
-        data["S"] = dataclasses.asdict(checkpoint.snapshot)
+        snapshot = checkpoint.snapshot  # already JSON-ready: asdict would deep-copy the state
+        data["S"] = {
+            "state": snapshot.state,
+            "visits": snapshot.visits,
+            "edge_counts": snapshot.edge_counts,
+        }
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 

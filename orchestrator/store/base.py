@@ -16,8 +16,9 @@ class Store(ABC):
     where: str = "store"
 
     @abstractmethod
-    async def create_run(self, run: RunRecord, first: Checkpoint) -> None:
-        """Add a run and its step-0 checkpoint (the input state and the first tasks)."""
+    async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
+        """Add a run and its step-0 checkpoint (the input state and the first tasks); return
+        the checkpoint's size in bytes."""
 
     @abstractmethod
     async def save_step(

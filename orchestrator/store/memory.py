@@ -21,10 +21,11 @@ class MemoryStore(Store):
         self._events: dict[str, list[dict[str, Any]]] = {}
         self._resumes: dict[str, dict[int, list[Any]]] = {}
 
-    async def create_run(self, run: RunRecord, first: Checkpoint) -> None:
+    async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
         self._runs[run.run_id] = run.model_copy()
         self._checkpoints[run.run_id] = [first]
         self._events[run.run_id] = []
+        return 0
 
     async def save_step(
         self, checkpoint: Checkpoint, events: list[dict[str, Any]], *, fence: Any = None

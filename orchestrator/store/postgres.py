@@ -367,7 +367,8 @@ class PostgresStore(Store):
 
     # --- writes ------------------------------------------------------------------------------
 
-    async def create_run(self, run: RunRecord, first: Checkpoint) -> None:
+    async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
+        data = encode_checkpoint(first)
         async with self._session(f"creating run {run.run_id!r}") as conn:
             try:
                 await conn.execute(
@@ -391,7 +392,7 @@ class PostgresStore(Store):
                         run.source,
                         first.step,
                         first.snapshot is not None,
-                        encode_checkpoint(first),
+                        data,
                         json.dumps(first.ran),
                     ),
                 )
@@ -400,6 +401,7 @@ class PostgresStore(Store):
                     f"run {run.run_id!r} already exists in {self.where}; start the run with "
                     "another id (or resume the existing one)"
                 ) from exc
+        return len(data)
 
     async def save_step(
         self, checkpoint: Checkpoint, events: list[dict[str, Any]], *, fence: Any = None

@@ -149,7 +149,7 @@ class SQLiteStore(Store):
 
     # --- writes ------------------------------------------------------------------------------
 
-    async def create_run(self, run: RunRecord, first: Checkpoint) -> None:
+    async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
         with self._guard() as db, _transaction(db):
             cursor = db.execute(
                 f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -170,7 +170,7 @@ class SQLiteStore(Store):
                 ),
             )
             key = self._keys[run.run_id] = int(cursor.lastrowid or 0)
-            _insert_checkpoint(db, key, first)
+            return _insert_checkpoint(db, key, first)
 
     async def save_step(
         self, checkpoint: Checkpoint, events: list[dict[str, Any]], *, fence: Any = None
