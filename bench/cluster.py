@@ -54,7 +54,7 @@ def w6_ray() -> None:
 
 
 async def _measure(url: str) -> tuple[list[float], list[float], list[float]]:
-    from orchestrator.cli import load_graph
+    from orchestrator.source import load_graph
     from orchestrator.cluster import wait
     from orchestrator.store.postgres import PostgresStore
 

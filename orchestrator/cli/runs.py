@@ -1,0 +1,398 @@
+"""The commands for running and inspecting graphs and stored runs: run, runs, show, render,
+replay, fork, resume and demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..source import load_graph
+from .app import (
+    CliError,
+    GraphOption,
+    StoreOption,
+    app,
+    graph_of_run,
+    model_options,
+    parse_input,
+    parse_value,
+    run_async,
+    store_from,
+)
+from .output import make_console, print_result, short
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="The graph: module:attribute or file.py:attr.")],
+    input: Annotated[
+        str | None, typer.Option("--input", "-i", help="JSON object of fields, or text.")
+    ] = None,
+    store: StoreOption = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model for every agent: 'offline', or a model name for the "
+            "configured provider (OPENAI_API_KEY / OPENAI_BASE_URL)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON only.")] = False,
+    max_steps: Annotated[int, typer.Option(help="Stop a run after this many steps.")] = 10_000,
+) -> None:
+    """Run a graph with a live view; print its final state, path and run id."""
+    graph = load_graph(target)
+    data = parse_input(graph, input)
+    opened = store_from(store)
+    options = model_options(model)
+
+    async def go() -> Any:
+        from ..run import RunOptions
+
+        run_options = RunOptions(source=target)
+        if as_json:
+            return await graph.run(
+                data,
+                store=opened,
+                max_steps=max_steps,
+                raise_on_error=False,
+                options=run_options,
+                **options,
+            )
+        from ..progress import Progress
+
+        run_options.stream = True  # agents' text reaches the live view as it is written
+        with Progress() as progress:
+            stream = graph.stream(
+                data, store=opened, max_steps=max_steps, options=run_options, **options
+            )
+            async for event in stream:
+                progress.show(event)
+        return stream.result
+
+    result = run_async(go())
+    print_result(result, as_json, opened.where)
+    if str(result.status) == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def runs(
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List stored runs, newest first; forks appear under their parent."""
+    opened = store_from(store)
+    records = run_async(opened.list_runs(limit))
+    if as_json:
+        typer.echo(json.dumps([r.model_dump() for r in records]))
+        return
+    from rich.table import Column, Table
+
+    table = Table("graph", "status", "steps", "owner", "updated", box=None)
+    table.columns.insert(0, Column("run", no_wrap=True, min_width=32))
+    ids = {r.run_id for r in records}
+    children: dict[str, list[Any]] = {}
+    for r in records:
+        if r.parent_run in ids:
+            children.setdefault(r.parent_run or "", []).append(r)
+
+    def add(record: Any, depth: int) -> None:
+        import time
+
+        name = ("  " * depth + "└ fork@" + str(record.parent_step) + " ") if depth else ""
+        table.add_row(
+            name + record.run_id,
+            record.graph,
+            record.status,
+            str(record.steps),
+            record.owner or "",
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.updated)),
+        )
+        for child in children.get(record.run_id, []):
+            add(child, depth + 1)
+
+    for r in records:
+        if r.parent_run not in ids:
+            add(r, 0)
+    make_console().print(table if records else f"no runs in {opened.where}")
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a stored run: status, path, each step's writes, and model usage per node."""
+    opened = store_from(store)
+
+    async def collect() -> tuple[Any, Any, Any, Any]:
+        record = await opened.get_run(run_id)
+        return (
+            record,
+            await opened.checkpoints(run_id, from_snapshot=False),
+            await opened.path(run_id),
+            await opened.events(run_id),
+        )
+
+    record, checkpoints, path, events = run_async(collect())
+    usage: dict[str, dict[str, int]] = {}
+    for event in events:
+        if event.get("type") == "ModelCalled":
+            node = usage.setdefault(event["node"], {})
+            for key, value in event["usage"].items():
+                node[key] = node.get(key, 0) + value
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "run": record.model_dump(),
+                    "path": path,
+                    "usage": usage,
+                    "steps": [
+                        {"step": c.step, "ran": c.ran, "writes": c.writes} for c in checkpoints
+                    ],
+                },
+                default=str,
+            )
+        )
+        return
+    from rich.table import Table
+
+    console = make_console()
+    console.print(
+        f"run {record.run_id}  graph {record.graph}  status {record.status}  steps {record.steps}"
+    )
+    if record.parent_run:
+        console.print(f"forked from {record.parent_run} at step {record.parent_step}")
+    if record.error:
+        console.print(f"error: {record.error}", markup=False)
+    for waiting in record.waiting:
+        console.print(f"waiting in {waiting['node']}: {short(waiting['request'])}", markup=False)
+    console.print("path: " + (" -> ".join(path) or "(none)"), markup=False)
+    table = Table("step", "ran", "writes", box=None)
+    for c in checkpoints:
+        writes = "; ".join(f"{n}: {', '.join(u)}" for n, u in c.writes)
+        table.add_row(str(c.step), ", ".join(c.ran) or "(start)", writes)
+    console.print(table)
+    if usage:
+        usage_table = Table("node", "requests", "input tokens", "output tokens", box=None)
+        for node_name, numbers in usage.items():
+            usage_table.add_row(
+                node_name,
+                str(numbers.get("requests", 0)),
+                str(numbers.get("input_tokens", 0)),
+                str(numbers.get("output_tokens", 0)),
+            )
+        console.print(usage_table)
+
+
+@app.command()
+def render(
+    target: Annotated[str, typer.Argument(help="A graph (module:attribute) or a run id.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write: .svg .png .dot .mmd .html")
+    ],
+    store: StoreOption = None,
+    graph: GraphOption = None,
+) -> None:
+    """Draw a graph, or a stored run over its graph; the format follows the file extension
+    (.html gives the run report)."""
+    import visualize
+
+    if ":" in target or target.endswith(".py") or "." in target:
+        compiled, run_result = load_graph(target), None
+    else:
+        opened = store_from(store)
+
+        async def fetch() -> tuple[Any, Any]:
+            found = await graph_of_run(opened, target, graph)
+            return found, await found.load(target, store=opened)
+
+        compiled, run_result = run_async(fetch())
+    try:
+        path = visualize.render(compiled, output, run=run_result)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    typer.echo(f"wrote {path.resolve()}")
+
+
+@app.command()
+def replay(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="playback (rebuild every step, execute nothing) or recorded "
+            "(execute the code again, models answered from the recording)."
+        ),
+    ] = "playback",
+    store: StoreOption = None,
+    graph: GraphOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Replay a stored run."""
+    if mode not in ("playback", "recorded"):
+        raise CliError(f"--mode must be playback or recorded, not {mode!r}")
+    opened = store_from(store)
+
+    async def go() -> Any:
+        compiled = await graph_of_run(opened, run_id, graph)
+        if mode == "playback":
+            return await compiled.playback(run_id, store=opened)
+        return await compiled.replay(run_id, store=opened)
+
+    outcome = run_async(go())
+    if mode == "playback":
+        steps = [
+            {"step": v.step, "ran": v.ran, "state": v.state.model_dump(mode="json")}
+            for v in outcome
+        ]
+        if as_json:
+            typer.echo(json.dumps(steps, default=str))
+            return
+        for view in steps:
+            typer.echo(f"step {view['step']}: {', '.join(view['ran']) or '(start)'}")
+            typer.echo("  " + json.dumps(view["state"], default=str)[:400])
+        return
+    report = {
+        "run_id": run_id,
+        "matched": outcome.matched,
+        "diverged_at": outcome.diverged_at,
+        "reason": outcome.reason,
+        "expected": outcome.expected,
+        "actual": outcome.actual,
+        "recorded_answers": outcome.recorded_answers,
+        "model_calls": outcome.model_calls,
+    }
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+    elif outcome.matched:
+        typer.echo(
+            f"recorded replay of {run_id} matched the original at every one of its "
+            f"{outcome.steps} steps ({outcome.recorded_answers} model answers from the "
+            "recording, 0 model calls)"
+        )
+    else:
+        typer.echo(
+            f"recorded replay of {run_id} diverged at step {outcome.diverged_at} "
+            f"({outcome.reason}): expected {short(outcome.expected)}, got "
+            f"{short(outcome.actual)}"
+        )
+    if not outcome.matched:
+        raise typer.Exit(1)
+
+
+@app.command()
+def fork(
+    run_id: Annotated[str, typer.Argument(help="The run to fork.")],
+    step: Annotated[int, typer.Option(help="Go on from the checkpoint of this step.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="field=value (JSON or text); repeat for several fields."),
+    ] = None,
+    store: StoreOption = None,
+    graph: GraphOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Re-execute a stored run from step K as a new run, optionally with edited fields."""
+    edits: dict[str, Any] = {}
+    for item in set_ or []:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise CliError(f"--set takes field=value, got {item!r}")
+        edits[field.strip()] = parse_value(value)
+    opened = store_from(store)
+
+    async def go() -> Any:
+        compiled = await graph_of_run(opened, run_id, graph)
+        unknown = sorted(set(edits) - set(compiled.schema.fields))
+        if unknown:
+            raise CliError(
+                f"--set names {', '.join(map(repr, unknown))}, not a field of graph "
+                f"{compiled.name!r}; fields are {', '.join(sorted(compiled.schema.fields))}"
+            )
+        return await compiled.fork(
+            run_id, step, set=edits or None, store=opened, raise_on_error=False
+        )
+
+    result = run_async(go())
+    print_result(result, as_json, opened.where)
+    if str(result.status) == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to go on with.")],
+    value: Annotated[
+        str | None, typer.Option(help="The answer for a waiting run (JSON or text).")
+    ] = None,
+    store: StoreOption = None,
+    graph: GraphOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Resume a waiting run with a value, or a failed or interrupted one from its last step."""
+    opened = store_from(store)
+
+    async def go() -> Any:
+        compiled = await graph_of_run(opened, run_id, graph)
+        if value is None:
+            return await compiled.resume(run_id, store=opened, raise_on_error=False)
+        return await compiled.resume(run_id, parse_value(value), store=opened, raise_on_error=False)
+
+    result = run_async(go())
+    print_result(result, as_json, opened.where)
+    if str(result.status) == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's files.")] = Path(
+        "orchestrator-demo"
+    ),
+    store: StoreOption = None,
+) -> None:
+    """Run a seed workflow (customer-service triage) on the offline model, store it in
+    SQLite, and write its diagram and run report."""
+    import visualize
+
+    target = "graphs.triage:graph"
+    question = "Could you please provide an update on the delivery timeline for our recent order?"
+    graph = load_graph(target)
+    out.mkdir(parents=True, exist_ok=True)
+    opened = store_from(store or str(out / "runs.db"))
+    data = parse_input(graph, question)
+
+    async def go() -> Any:
+        from ..offline import OfflineProvider
+        from ..progress import Progress
+        from ..run import RunOptions
+
+        with Progress() as progress:
+            stream = graph.stream(
+                data,
+                store=opened,
+                model_provider=OfflineProvider(),
+                options=RunOptions(source=target),
+            )
+            async for event in stream:
+                progress.show(event)
+        return stream.result
+
+    result = run_async(go())
+    print_result(result, False, opened.where)
+    written = [
+        visualize.render(graph, out / "graph.svg"),
+        visualize.render(graph, out / "run.html", run=result),
+    ]
+    for path in written:
+        typer.echo(f"wrote {path.resolve()}")
+    typer.echo(
+        f"replay it: orchestrator replay {result.run_id} --mode recorded --store {opened.where}"
+    )
