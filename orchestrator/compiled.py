@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import os
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -94,24 +95,14 @@ class CompiledGraph(Generic[S]):
         """
         rs = self.start(input, run_id=run_id)
         rs.options = self._options(options, model, model_provider)
-        if store is None:
+        async with _maybe(store) as opened:
             return await self.continue_run(
                 rs,
                 deps=deps,
                 max_steps=max_steps,
                 concurrency=concurrency,
                 raise_on_error=raise_on_error,
-            )
-        from .durable import Persister
-
-        async with using_store(store) as opened:
-            return await self.continue_run(
-                rs,
-                deps=deps,
-                max_steps=max_steps,
-                concurrency=concurrency,
-                raise_on_error=raise_on_error,
-                hooks=Persister(opened, self, fresh=True, snapshot_every=snapshot_every),
+                hooks=None if opened is None else _persister(opened, self, snapshot_every),
             )
 
     def stream(
@@ -161,28 +152,20 @@ class CompiledGraph(Generic[S]):
         """
         from .durable import Persister, load, resumable
 
-        if store is None and not isinstance(run, str):  # an in-process run, not stored
-            source = run.snapshot if isinstance(run, RunResult) else run
-            rs = prepare_resume(source, resume_answers(source, value, values))
-            rs.options = self._resume_options(rs, options, model, model_provider)
-            return await self.continue_run(
-                rs,
-                deps=deps,
-                max_steps=max_steps,
-                concurrency=concurrency,
-                raise_on_error=raise_on_error,
-            )
-        async with using_store(store) as opened:
+        # A run id means a stored run (the default store unless one is given).
+        async with _maybe(store if store is not None or not isinstance(run, str) else "") as opened:
             if isinstance(run, str):
+                assert opened is not None
                 loaded, record = await load(opened, self, run)
                 source = resumable(loaded, record)
             else:
                 source = run.snapshot if isinstance(run, RunResult) else run
             answers = resume_answers(source, value, values)
-            asked = {w.task_id: w.request for w in source.waiting}
-            for task_id, answer in answers.items():  # kept before the task runs again
-                entry = {"answer": answer, "asked": asked.get(task_id)}
-                await opened.add_resume(source.run_id, task_id, entry)
+            if opened is not None:
+                asked = {w.task_id: w.request for w in source.waiting}
+                for task_id, answer in answers.items():  # kept before the task runs again
+                    entry = {"answer": answer, "asked": asked.get(task_id)}
+                    await opened.add_resume(source.run_id, task_id, entry)
             rs = prepare_resume(source, answers)
             rs.options = self._resume_options(rs, options, model, model_provider)
             return await self.continue_run(
@@ -191,7 +174,7 @@ class CompiledGraph(Generic[S]):
                 max_steps=max_steps,
                 concurrency=concurrency,
                 raise_on_error=raise_on_error,
-                hooks=Persister(opened, self, fresh=False),
+                hooks=None if opened is None else Persister(opened, self, fresh=False),
             )
 
     def _resume_options(
@@ -380,6 +363,23 @@ class CompiledGraph(Generic[S]):
 
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.name!r}: {len(self.nodes)} nodes, {len(self.edges)} edges>"
+
+
+@asynccontextmanager
+async def _maybe(store: Store | str | Path | None) -> AsyncIterator[Store | None]:
+    """The store a call uses, or None for a run kept in memory only. An empty string means
+    the default store."""
+    if store is None:
+        yield None
+        return
+    async with using_store(store or None) as opened:
+        yield opened
+
+
+def _persister(store: Store, graph: CompiledGraph[Any], snapshot_every: int | None) -> Any:
+    from .durable import Persister
+
+    return Persister(store, graph, fresh=True, snapshot_every=snapshot_every)
 
 
 def resume_answers(

@@ -94,7 +94,15 @@ class Graph(Generic[S]):
             description=description or _first_line(fn.__doc__),
             meta={"function": getattr(fn, "__qualname__", repr(fn))},
         )
-        return self._add(node, retry, timeout, max_visits, on_cap, on_error, goto)
+        return self._add(
+            node,
+            retry=retry,
+            timeout=timeout,
+            max_visits=max_visits,
+            on_cap=on_cap,
+            on_error=on_error,
+            goto=goto,
+        )
 
     def add_join(self, name: str, fn: Callable[..., Any] | None = None, **options: Any) -> Graph[S]:
         """Add a join: it runs once, after every branch that can still reach it has arrived."""
@@ -127,16 +135,7 @@ class Graph(Generic[S]):
             writes=frozenset([field]) if field else None,
             meta={"field": field},
         )
-        return self._add(
-            node,
-            options.pop("retry", None),
-            options.pop("timeout", None),
-            options.pop("max_visits", None),
-            options.pop("on_cap", None),
-            options.pop("on_error", None),
-            options.pop("goto", ()),
-            **options,
-        )
+        return self._add(node, **options)
 
     def add_subgraph(
         self,
@@ -178,16 +177,9 @@ class Graph(Generic[S]):
             writes=frozenset(outs),
             meta={"graph": graph, "inputs": ins, "outputs": outs},
         )
-        return self._add(
-            node,
-            options.pop("retry", None),
-            options.pop("timeout", None),
-            options.pop("max_visits", None),
-            options.pop("on_cap", None),
-            options.pop("on_error", None),
-            (),
-            **options,
-        )
+        if "goto" in options:
+            raise InvalidGraphError(f"node {name!r}: goto is for code steps and handoffs")
+        return self._add(node, **options)
 
     def add_agent(
         self,
@@ -239,16 +231,9 @@ class Graph(Generic[S]):
             description=description,
         )
         node.join = join
-        return self._add(
-            node,
-            options.pop("retry", None),
-            options.pop("timeout", None),
-            options.pop("max_visits", None),
-            options.pop("on_cap", None),
-            options.pop("on_error", None),
-            (),
-            **options,
-        )
+        if "goto" in options:
+            raise InvalidGraphError(f"node {name!r}: goto is for code steps and handoffs")
+        return self._add(node, **options)
 
     def add(self, node: Node) -> Graph[S]:
         """Add a prebuilt node (agent nodes are made this way by `orchestrator.agent`)."""
@@ -261,14 +246,16 @@ class Graph(Generic[S]):
     def _add(
         self,
         node: Node,
-        retry: RetryPolicy | int | None,
-        timeout: float | None,
-        max_visits: int | None,
-        on_cap: str | None,
-        on_error: str | None,
-        goto: Iterable[str],
+        *,
+        retry: RetryPolicy | int | None = None,
+        timeout: float | None = None,
+        max_visits: int | None = None,
+        on_cap: str | None = None,
+        on_error: str | None = None,
+        goto: Iterable[str] = (),
         **rest: Any,
     ) -> Graph[S]:
+        """Add ``node`` with the policies every kind of node takes (see `add_node`)."""
         if rest:
             raise InvalidGraphError(f"node {node.name!r}: unknown option(s) {sorted(rest)}")
         if not node.name:
