@@ -54,8 +54,8 @@ def w6_ray() -> None:
 
 
 async def _measure(url: str) -> tuple[list[float], list[float], list[float]]:
-    from orchestrator.source import load_graph
     from orchestrator.cluster import wait
+    from orchestrator.source import load_graph
     from orchestrator.store.postgres import PostgresStore
 
     graph = load_graph(SOURCE)
