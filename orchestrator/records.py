@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, TypeAdapter
+from pydantic_core import to_json as _to_json
 from pydantic_core import to_jsonable_python
 
 from . import events as ev
@@ -71,9 +72,18 @@ def encode_writes(
                 if ref is not None:
                     out[key] = {REF: ref[0], "field": ref[1]}
                     continue
+                if isinstance(value, list) and any(id(item) in known for item in value):
+                    # A new list of the state's own containers ([last message], ...).
+                    out[key] = {REF: "items", "items": [_ref_or_json(i, known) for i in value]}
+                    continue
             out[key] = to_json(value)
         encoded.append((node, out))
     return encoded
+
+
+def _ref_or_json(item: Any, known: dict[int, tuple[str, str]]) -> Any:
+    ref = known.get(id(item)) if isinstance(item, (list, dict)) and item else None
+    return {REF: ref[0], "field": ref[1]} if ref is not None else to_json(item)
 
 
 def _containers(state: BaseModel) -> dict[int, tuple[str, str]]:
@@ -86,6 +96,18 @@ def _containers(state: BaseModel) -> dict[int, tuple[str, str]]:
     return found
 
 
+def _resolve(ref: dict[str, Any], before: BaseModel) -> Any:
+    if ref[REF] == "items":
+        return [
+            _resolve(item, before)
+            if isinstance(item, dict) and REF in item and len(item) == 2
+            else item
+            for item in ref["items"]
+        ]
+    current = getattr(before, ref["field"])
+    return current if ref[REF] == "field" else current[-1]
+
+
 def decode_writes(
     writes: Sequence[tuple[str, Mapping[str, Any]]], before: BaseModel
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -95,8 +117,7 @@ def decode_writes(
         out = dict(update)
         for key, value in update.items():
             if isinstance(value, dict) and REF in value and len(value) == 2:
-                current = getattr(before, value["field"])
-                out[key] = current if value[REF] == "field" else current[-1]
+                out[key] = _resolve(value, before)
         decoded.append((node, out))
     return decoded
 
@@ -226,7 +247,8 @@ def encode_checkpoint(checkpoint: Checkpoint) -> str:
             "visits": snapshot.visits,
             "edge_counts": snapshot.edge_counts,
         }
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # pydantic-core's encoder (Rust): a checkpoint is encoded at every step of every run.
+    return _to_json(data).decode()
 
 
 def _task_json(task: TaskRecord) -> dict[str, Any]:

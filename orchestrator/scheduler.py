@@ -260,10 +260,15 @@ class Scheduler:
         todo = [t for t in tasks if t.id not in pending]
         run = self._run_task
         if hooks is not None and len(tasks) > 1:
+            running = [len(todo)]
 
             async def run(rs: RunState, step: int, task: Task, deps: Any, emit: Emit) -> Outcome:
                 outcome = await self._run_task(rs, step, task, deps, emit)
-                if outcome.done:  # kept, so a crash before the barrier does not redo it
+                running[0] -= 1
+                # Kept, so a crash before the barrier does not redo it. The last task to
+                # finish needs no pending write: the barrier's checkpoint follows with no wait
+                # in between, as for a step of one task.
+                if outcome.done and running[0] > 0:
                     await hooks.task_done(rs, step, outcome)
                 return outcome
 

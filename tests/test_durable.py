@@ -516,3 +516,31 @@ async def test_a_submitted_run_waits_queued_until_something_drives_it(tmp_path: 
     done = await graph.resume(run_id, store=store)  # what a run host does once it claims it
     assert done.status is RunStatus.COMPLETED
     assert done.state.n == 10 and done.path == ["inc"] * 3
+
+
+async def test_values_taken_from_the_state_are_stored_as_references_and_play_back(
+    tmp_path: Path,
+) -> None:
+    class Mail(BaseModel):
+        inbox: list[dict[str, Any]] = []
+        latest: list[dict[str, Any]] = []
+        everything: list[dict[str, Any]] = []
+
+    big = {"body": "x" * 5000}
+
+    def copy_around(state: Mail) -> dict[str, Any]:
+        # The whole list, and a new list holding the state's last item: both from the state.
+        return {"everything": state.inbox, "latest": [state.inbox[-1]]}
+
+    g = Graph(Mail, name="mail").add_node("copy", copy_around).add_edge(START, "copy")
+    compiled = g.add_edge("copy", END).compile()
+    store = SQLiteStore(tmp_path / "m.db")
+    live = await compiled.run({"inbox": [big, {"body": "hi"}]}, store=store)
+    views = await compiled.playback(live.run_id, store=store)
+    assert views[-1].state == live.state
+    assert views[-1].state.latest == [{"body": "hi"}]
+    conn = sqlite3.connect(tmp_path / "m.db")
+    sizes = [n for (n,) in conn.execute("SELECT length(data) FROM checkpoints ORDER BY id")]
+    assert sizes[1] < 400  # step 1 refers to the inbox instead of copying its 5 KB again
+    report = await compiled.replay(live.run_id, store=store)
+    assert report.matched
