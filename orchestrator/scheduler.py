@@ -126,6 +126,7 @@ class Scheduler:
                 step = rs.step + 1
                 emit(StepStarted(rs.run_id, step, rs.next_names or [t.node for t in tasks]))
                 rs.next_names = None
+                writes: list[tuple[str, Mapping[str, Any]]] | None
                 if len(tasks) == 1 and not rs.pending:
                     # One task (a loop body, a chain link): a sync one runs without a coroutine.
                     task = tasks[0]
@@ -133,9 +134,13 @@ class Scheduler:
                     if outcome is None:
                         outcome = await self._run_task(rs, step, task, deps, emit)
                     outcomes = [outcome]
+                    if outcome.error is None and not outcome.interrupted and not outcome.pre:
+                        writes = self._barrier_one(rs, step, outcome, emit)
+                    else:
+                        writes = self._barrier(rs, step, outcomes, emit)
                 else:
                     outcomes = await self._run_all(rs, step, tasks, deps, emit, concurrency, hooks)
-                writes = self._barrier(rs, step, outcomes, emit)
+                    writes = self._barrier(rs, step, outcomes, emit)
                 if writes is None:
                     break
                 if hooks is not None:
@@ -324,6 +329,21 @@ class Scheduler:
                 self._retrying(rs, step, task, node, 1, exc, emit)
                 return None  # `_run_task` waits and goes on from attempt 2
             return self._failed(rs, step, task, node, 1, exc, emit)
+        if ctx is None and type(out) is dict:  # `_end`, for the common case
+            emit(
+                NodeFinished(
+                    rs.run_id,
+                    step,
+                    node.name,
+                    task.id,
+                    1,
+                    out,
+                    at,
+                    time.perf_counter() - started,
+                    None,
+                )
+            )
+            return Outcome(task, 1, out, None)
         return self._end(rs, step, task, node, 1, out, ctx, at, started, emit)
 
     async def _run_task(
