@@ -458,7 +458,7 @@ class RunStream(Generic[S]):
 
         async def drive() -> RunResult[S]:
             try:
-                if self._store is None:
+                async with _maybe(self._store) as opened:
                     return await self._graph.continue_run(
                         self._rs,
                         deps=self._deps,
@@ -466,18 +466,7 @@ class RunStream(Generic[S]):
                         concurrency=self._concurrency,
                         raise_on_error=False,
                         emit=queue.put_nowait,
-                    )
-                from .durable import Persister
-
-                async with using_store(self._store) as opened:
-                    return await self._graph.continue_run(
-                        self._rs,
-                        deps=self._deps,
-                        max_steps=self._max_steps,
-                        concurrency=self._concurrency,
-                        raise_on_error=False,
-                        emit=queue.put_nowait,
-                        hooks=Persister(opened, self._graph, fresh=True),
+                        hooks=None if opened is None else _persister(opened, self._graph, None),
                     )
             finally:
                 queue.put_nowait(None)
