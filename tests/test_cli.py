@@ -211,3 +211,33 @@ def test_a_forks_report_names_its_parent_run_and_step(
     assert code == 0, err
     html = (tmp_path / "f.html").read_text()
     assert f"{parent} at step 2" in html
+
+
+PATTERNS = sorted(
+    p.stem
+    for p in (Path(__file__).resolve().parents[1] / "graphs").glob("*.py")
+    if p.stem != "__init__"
+)
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_every_pattern_runs_from_the_command_line_offline(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    pattern: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # patterns with memory keep their session file here
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    result = run_json(
+        capsys,
+        "run",
+        f"graphs.{pattern}:graph",
+        "--input",
+        "Please help with my order 12345 and write a short summary",
+        "--store",
+        "memory",
+    )
+    assert result["status"] in ("completed", "waiting")
+    assert result["path"]
