@@ -211,7 +211,7 @@ class AgentCall:
             step=ctx.step,
             task_id=ctx.task_id,
             agent=self.agent.name,
-            replay=options.replay_for(self.name) if options is not None else None,
+            replay=options.recording if options is not None else None,
         )
         base_provider = (options.model_provider if options is not None else None) or (
             environment_provider()

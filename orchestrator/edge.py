@@ -137,6 +137,13 @@ def return_annotation(fn: Callable[..., Any]) -> Any:
         return None
 
 
+def route_label(value: Any) -> str:
+    """How a route value is shown on its edge: an enum by its value, END (or None) as "END"."""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return "END" if value == END or value is None else str(value)
+
+
 def resolve_target(value: Any, mapping: Mapping[Hashable, str]) -> str | None:
     """The node a route value points at, or None when the route does not know the value."""
     try:

@@ -16,7 +16,7 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents import Model, ModelProvider, ModelResponse, ModelSettings, Usage
@@ -83,28 +83,13 @@ def _items(input: str | list[TResponseInputItem]) -> list[Any]:
     return [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
 
 
-def request_digest(
-    system_instructions: str | None,
-    input: str | list[TResponseInputItem],
-    tools: list[Tool],
-    output_schema: AgentOutputSchemaBase | None,
-    handoffs: list[Handoff[Any, Any]],
-) -> str:
+class _RunningDigest:
     """A stable fingerprint of what was asked, to match a recorded answer to a new request.
 
     sha256 over each input item's canonical JSON, then the instructions, tool and handoff names
-    and output schema. `_RunningDigest` computes the same value incrementally.
+    and output schema. A conversation grows by appending, so each item is hashed once (an agent
+    loop of n calls costs O(n), not O(n^2)); input that is not an append starts over.
     """
-    digest = hashlib.sha256()
-    for item in _items(input):
-        digest.update(_item_bytes(item))
-    digest.update(_trailer(system_instructions, tools, output_schema, handoffs))
-    return digest.hexdigest()
-
-
-class _RunningDigest:
-    """`request_digest` for a conversation that grows by appending: each item is encoded once
-    (an agent loop of n calls costs O(n), not O(n^2))."""
 
     def __init__(self) -> None:
         self._hashed: list[Any] = []
@@ -142,7 +127,6 @@ class Recorder:
     agent: str
     #: Recorded replay: responses by request digest, in recorded order. None in a live run.
     replay: dict[str, deque[dict[str, Any]]] | None = None
-    calls: int = field(default=0)
 
 
 class ReplayMiss(LookupError):
@@ -177,7 +161,6 @@ class RecordingModel(Model):
 
     def _report(self, digest: str, response: ModelResponse, started: float) -> None:
         rec = self.recorder
-        rec.calls += 1
         usage = response.usage
         rec.emit(
             ModelCalled(

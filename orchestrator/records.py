@@ -140,6 +140,26 @@ class RunRecord(BaseModel):
     source: str | None = None  # where the graph came from (module:attribute), when known
 
 
+#: The runs table's columns (both SQL stores), in the order of `run_values`.
+RUN_FIELDS = (
+    "run_id", "graph", "graph_hash", "status", "created", "updated", "parent_run",
+    "parent_step", "error", "waiting", "owner", "steps", "source",
+)  # fmt: skip
+RUN_COLUMNS = ", ".join(RUN_FIELDS)
+
+
+def run_values(run: RunRecord) -> tuple[Any, ...]:
+    """A run record as a row of the runs table (``waiting`` as JSON text)."""
+    return tuple(json.dumps(run.waiting) if f == "waiting" else getattr(run, f) for f in RUN_FIELDS)
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    """A row of the runs table (columns `RUN_COLUMNS`) as a validated run record."""
+    data = dict(zip(RUN_FIELDS, row, strict=True))
+    data["waiting"] = json.loads(data["waiting"] or "[]")
+    return RunRecord.model_validate(data)
+
+
 @dataclasses.dataclass(slots=True)
 class TaskRecord:
     """A task of the next step, as a checkpoint keeps it."""

@@ -37,9 +37,6 @@ class RunOptions:
     #: Runs code steps somewhere else (see `orchestrator.executor`); None runs them here.
     executor: Any = None
 
-    def replay_for(self, node: str) -> dict[str, Any] | None:
-        return self.recording
-
 
 @dataclass(slots=True)
 class Task:

@@ -9,7 +9,6 @@ everything it has to say goes out through ``emit`` as events.
 from __future__ import annotations
 
 import asyncio
-import enum
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from .context import Context, Failure, Interrupt
-from .edge import Cap, Edge, EdgeKind, Route, Send, resolve_target
+from .edge import Cap, Edge, EdgeKind, Route, Send, resolve_target, route_label
 from .errors import (
     InvalidUpdateError,
     LeaseLostError,
@@ -371,7 +370,7 @@ class Scheduler:
             try:
                 if executor is not None and node.kind is NodeKind.CODE:
                     # Elsewhere (e.g. a Ray task); the timeout still bounds the wait here.
-                    pending = executor.call(node, state_of(args), ctx)
+                    pending = executor.call(node, args[0], ctx)
                     if node.timeout is None:
                         out = await pending
                     else:
@@ -612,7 +611,7 @@ class Scheduler:
                     label = "END" if item == END else item
                 else:
                     target = resolve_target(item, mapping)
-                    label = _label(item)
+                    label = route_label(item)
                 if target is None:
                     raise RouteError(source, item, route.targets)
                 nxt.go(source, target, _CONDITIONAL, label, payload)
@@ -626,10 +625,6 @@ class Scheduler:
             if item not in allowed:
                 raise RouteError(source, item, allowed)
             nxt.go(source, item, EdgeKind.HANDOFF, None, payload=payload)
-
-
-def state_of(args: tuple[Any, ...]) -> Any:
-    return args[0]
 
 
 def _recorded(rs: RunState, task: Task, part: int) -> list[Any] | None:
@@ -648,9 +643,3 @@ def _merged(writes: list[Mapping[str, Any]]) -> dict[str, Any]:
     for write in writes:
         shown.update(write)
     return shown
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    return "END" if value == END or value is None else str(value)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .edge import EdgeKind
+from .edge import EdgeKind, route_label
 from .errors import (
     DeadEndError,
     MissingEntryError,
@@ -63,7 +63,7 @@ def edge_specs(graph: Graph[Any]) -> list[EdgeSpec]:
     for route in graph.routes:
         by_target: dict[str, list[str]] = {}
         for value, target in route.mapping.items():
-            by_target.setdefault(target, []).append(_label(value))
+            by_target.setdefault(target, []).append(route_label(value))
         for target, labels in by_target.items():
             put(route.source, target, EdgeKind.CONDITIONAL, " | ".join(labels))
     for node in graph.nodes.values():
@@ -78,14 +78,6 @@ def edge_specs(graph: Graph[Any]) -> list[EdgeSpec]:
         if cap.exit:
             put(cap.source, cap.exit, EdgeKind.CAP_EXIT, f"after {cap.limit}x -> {cap.target}")
     return specs
-
-
-def _label(value: Any) -> str:
-    import enum
-
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    return "END" if value == END else str(value)
 
 
 def check(graph: Graph[Any]) -> Topology:

@@ -247,16 +247,19 @@ async def test_a_killed_hosts_runs_are_taken_over_without_rerunning_finished_ste
         owners = {r: (await store.get_run(r)).owner or "" for r in ids}
         victim, survivor = (0, 1) if owners[ids[0]].startswith("relay-0@") else (1, 0)
         taken = [r for r in ids if owners[r].startswith(f"relay-{victim}@")]
+        victim_pid = int(owners[taken[0]].rsplit(":", 1)[1])  # owner is name@host:pid
         ray.kill(hosts[victim], no_restart=True)
 
         async def dead() -> bool:
+            # Ray fails calls to a killed actor before its process has exited; until it has,
+            # the victim could still finish `slow` once the hold is lifted.
             try:
-                await hosts[victim].status.remote()
-            except ray.exceptions.RayActorError:
+                stat = Path(f"/proc/{victim_pid}/stat").read_text()
+            except FileNotFoundError:
                 return True
-            return False
+            return stat.rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
 
-        await eventually(dead, "the killed host to be gone")
+        await eventually(dead, "the killed host's process to exit")
         Path(files["hold"]).unlink()
         records = await wait(ids, store=store, timeout=WAIT)
     finally:
@@ -271,7 +274,7 @@ async def test_a_killed_hosts_runs_are_taken_over_without_rerunning_finished_ste
         for node in ("first", "quick", "slow", "last"):
             assert done[(run_id, node, "done")] == 1, (run_id, node)
         # `slow` was in flight when its host died: it ran again (at least once).
-        assert done[(run_id, "slow", "started")] == (2 if run_id in taken else 1)
+        assert done[(run_id, "slow", "started")] == (2 if run_id in taken else 1), (run_id, done)
         assert await checkpoint_steps(url, run_id) == [0, 1, 2, 3]
         result = await graph.load(run_id, store=store)
         assert sorted(result.state.done) == ["first", "last", "quick", "slow"]

@@ -96,7 +96,8 @@ async def test_live_events_arrive_before_the_run_ends() -> None:
     gate = asyncio.Event()
 
     async def wait(state: Log) -> None:
-        await gate.wait()
+        # Bounded, so a stream that holds events back until the end fails here instead of hanging.
+        await asyncio.wait_for(gate.wait(), 10)
 
     g = Graph(Log).add_node("wait", wait).add_edge(START, "wait").add_edge("wait", END)
     stream = g.compile().stream()

@@ -34,6 +34,8 @@ except ImportError as exc:  # the optional extra is not installed
 
 from ..errors import LeaseLostError, RunNotFoundError, StoreError
 from ..records import (
+    RUN_COLUMNS,
+    RUN_FIELDS,
     SCHEMA_VERSION,
     Checkpoint,
     PendingWrite,
@@ -41,6 +43,8 @@ from ..records import (
     decode_checkpoint,
     dumps,
     encode_checkpoint,
+    run_from_row,
+    run_values,
 )
 from .base import Store
 
@@ -92,10 +96,6 @@ CREATE TABLE IF NOT EXISTS resumes (
 #: (concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog). Any fixed int64.
 _SCHEMA_LOCK = 0x6F72_6368_5354_4F52  # "orchSTOR"
 
-_RUN_COLUMNS = (
-    "run_id, graph, graph_hash, status, created, updated, parent_run, parent_step, error, "
-    "waiting, owner, steps, source"
-)
 #: What update_run may set: the run record's fields. The lease columns change only through
 #: acquire/heartbeat/release/claim.
 _UPDATABLE = frozenset(RunRecord.model_fields) - {"run_id"}
@@ -372,24 +372,12 @@ class PostgresStore(Store):
         async with self._session(f"creating run {run.run_id!r}") as conn:
             try:
                 await conn.execute(
-                    f"WITH run AS (INSERT INTO runs ({_RUN_COLUMNS}) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING key) "
+                    f"WITH run AS (INSERT INTO runs ({RUN_COLUMNS}) "
+                    f"VALUES ({', '.join(['%s'] * len(RUN_FIELDS))}) RETURNING key) "
                     "INSERT INTO checkpoints (run, step, snapshot, data, ran) "
                     "SELECT key, %s, %s, %s, %s FROM run",
                     (
-                        run.run_id,
-                        run.graph,
-                        run.graph_hash,
-                        run.status,
-                        run.created,
-                        run.updated,
-                        run.parent_run,
-                        run.parent_step,
-                        run.error,
-                        json.dumps(run.waiting),
-                        run.owner,
-                        run.steps,
-                        run.source,
+                        *run_values(run),
                         first.step,
                         first.snapshot is not None,
                         data,
@@ -570,13 +558,11 @@ class PostgresStore(Store):
 
     async def get_run(self, run_id: str) -> RunRecord:
         async with self._session(f"reading run {run_id!r}") as conn:
-            cur = await conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,)
-            )
+            cur = await conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,))
             row = await cur.fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
-        return _run(row)
+        return run_from_row(row)
 
     async def checkpoints(self, run_id: str, *, from_snapshot: bool = True) -> list[Checkpoint]:
         query = _CHECKPOINTS.format(start=_LATEST_SNAPSHOT if from_snapshot else "0")
@@ -615,10 +601,10 @@ class PostgresStore(Store):
     async def list_runs(self, limit: int = 100) -> list[RunRecord]:
         async with self._session("listing runs") as conn:
             cur = await conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT %s", (limit,)
+                f"SELECT {RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT %s", (limit,)
             )
             rows = await cur.fetchall()
-        return [_run(r) for r in rows]
+        return [run_from_row(r) for r in rows]
 
 
 def _lease(fence: Any) -> Lease | None:
@@ -637,13 +623,6 @@ def _interval(ttl: float) -> timedelta:
     if not ttl > 0:
         raise ValueError(f"a lease's ttl must be a positive number of seconds, not {ttl!r}")
     return timedelta(seconds=ttl)
-
-
-def _run(row: tuple[Any, ...]) -> RunRecord:
-    names = _RUN_COLUMNS.split(", ")
-    data = dict(zip(names, row, strict=True))
-    data["waiting"] = json.loads(data["waiting"] or "[]")
-    return RunRecord.model_validate(data)
 
 
 def _first_line(exc: BaseException) -> str:

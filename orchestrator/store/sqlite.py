@@ -18,6 +18,8 @@ from typing import Any
 
 from ..errors import RunNotFoundError, StoreError
 from ..records import (
+    RUN_COLUMNS,
+    RUN_FIELDS,
     SCHEMA_VERSION,
     Checkpoint,
     PendingWrite,
@@ -25,6 +27,8 @@ from ..records import (
     decode_checkpoint,
     dumps,
     encode_checkpoint,
+    run_from_row,
+    run_values,
 )
 from .base import Store
 
@@ -54,10 +58,6 @@ CREATE TABLE IF NOT EXISTS resumes (
 )
 """
 
-_RUN_COLUMNS = (
-    "run_id, graph, graph_hash, status, created, updated, parent_run, parent_step, error, "
-    "waiting, owner, steps, source"
-)
 _LOW = (1 << 32) - 1
 
 
@@ -152,22 +152,8 @@ class SQLiteStore(Store):
     async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
         with self._guard() as db, _transaction(db):
             cursor = db.execute(
-                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run.run_id,
-                    run.graph,
-                    run.graph_hash,
-                    run.status,
-                    run.created,
-                    run.updated,
-                    run.parent_run,
-                    run.parent_step,
-                    run.error,
-                    json.dumps(run.waiting),
-                    run.owner,
-                    run.steps,
-                    run.source,
-                ),
+                f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * len(RUN_FIELDS))})",
+                run_values(run),
             )
             key = self._keys[run.run_id] = int(cursor.lastrowid or 0)
             return _insert_checkpoint(db, key, first)
@@ -252,11 +238,11 @@ class SQLiteStore(Store):
     async def get_run(self, run_id: str) -> RunRecord:
         with self._guard() as db:
             row = db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
-        return _run(row)
+        return run_from_row(row)
 
     async def checkpoints(self, run_id: str, *, from_snapshot: bool = True) -> list[Checkpoint]:
         with self._guard() as db:
@@ -312,9 +298,9 @@ class SQLiteStore(Store):
     async def list_runs(self, limit: int = 100) -> list[RunRecord]:
         with self._guard() as db:
             rows = db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT ?", (limit,)
+                f"SELECT {RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [_run(r) for r in rows]
+        return [run_from_row(r) for r in rows]
 
     async def close(self) -> None:
         self._db.close()
@@ -332,26 +318,6 @@ def _insert_checkpoint(db: sqlite3.Connection, key: int, checkpoint: Checkpoint)
         (key << 32 | checkpoint.step, int(checkpoint.snapshot is not None), data),
     )
     return len(data)
-
-
-def _run(row: tuple[Any, ...]) -> RunRecord:
-    (run_id, graph, graph_hash, status, created, updated, parent_run, parent_step, error,
-     waiting, owner, steps, source) = row  # fmt: skip
-    return RunRecord(
-        run_id=run_id,
-        graph=graph,
-        graph_hash=graph_hash,
-        status=status,
-        created=created,
-        updated=updated,
-        parent_run=parent_run,
-        parent_step=parent_step,
-        error=error,
-        waiting=json.loads(waiting or "[]"),
-        owner=owner,
-        steps=steps,
-        source=source,
-    )
 
 
 @contextmanager
