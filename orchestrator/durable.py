@@ -12,26 +12,26 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from .errors import (
     CheckpointMismatchError,
-    OrchestratorError,
     ResumeError,
     StoreError,
 )
-from .events import EdgeTaken, Event, NodeFinished, RunStatus
+from .events import EdgeTaken, Event, NodeFinished, NodeStarted, RunStatus, StepStarted
+from .log import run_state
 from .records import (
     RICH_EVENTS,
     Checkpoint,
+    Known,
     PendingWrite,
     RunRecord,
     Snapshot,
     TaskRecord,
-    decode_writes,
+    TaskWrite,
     encode_writes,
     event_to_json,
     graph_hash,
+    known_containers,
     to_json,
 )
 from .run import Outcome, RunState, Waiting
@@ -78,11 +78,17 @@ class Persister:
         self._last_snapshot = 0
         self._snapshot_next = False
         self._t0 = time.time()  # timing is stored relative to the run's creation
-        self._before: Any = None  # the state before the current step (write references)
+        # The containers of the state before the current step, fingerprinted before any
+        # node of the step ran (write references, see `records.known_containers`).
+        self._known: Known = {}
+        self._started: list[NodeStarted] = []  # the current step's NodeStarted events
 
     def emit(self, event: Event) -> None:
         kind = type(event)
-        if kind is EdgeTaken:
+        if kind is NodeStarted:
+            assert isinstance(event, NodeStarted)
+            self._started.append(event)
+        elif kind is EdgeTaken:
             assert isinstance(event, EdgeTaken)
             self._edges.append((event.source, event.target, str(event.kind), event.label))
         elif kind is NodeFinished:
@@ -110,7 +116,7 @@ class Persister:
         self,
         rs: RunState,
         step: int,
-        writes: list[tuple[str, dict[str, Any]]] | None = None,
+        writes: list[TaskWrite] | None = None,
         ran: list[str] | None = None,
         snapshot: Snapshot | None = None,
     ) -> Checkpoint:
@@ -130,7 +136,7 @@ class Persister:
         )
 
     async def started(self, rs: RunState) -> None:
-        self._before = rs.state
+        self._known = known_containers(rs.state)
         if not self.fresh:
             self._t0 = (await self.store.get_run(rs.run_id)).created
             await self.store.update_run(
@@ -161,7 +167,7 @@ class Persister:
 
     async def task_done(self, rs: RunState, step: int, outcome: Outcome) -> None:
         await self.store.save_pending(
-            PendingWrite.of(rs.run_id, step, outcome, rs.state), fence=self.fence
+            PendingWrite.of(rs.run_id, step, outcome, self._known), fence=self.fence
         )
 
     async def barrier(
@@ -171,8 +177,16 @@ class Persister:
         outcomes: list[Outcome],
         writes: list[tuple[str, Mapping[str, Any]]],
     ) -> None:
-        encoded = encode_writes(writes, self._before if self._before is not None else rs.state)
-        self._before = rs.state
+        owned: list[TaskWrite] = []
+        for o in outcomes:
+            task = o.task
+            for write in o.pre or ():
+                owned.append((task.id, task.node, write))
+            if o.update:
+                owned.append((task.id, task.node, dict(o.update)))
+        encoded = encode_writes(owned, self._known)
+        self._known = known_containers(rs.state)
+        self._started = []
         snapshot = None
         if self._snapshot_next or (self.snapshot_every and step % self.snapshot_every == 0):
             snapshot = self._snapshot(rs)
@@ -195,9 +209,18 @@ class Persister:
         step = rs.step + 1
         for outcome in rs.pending.values():
             await self.store.save_pending(
-                PendingWrite.of(rs.run_id, step, outcome, rs.state), fence=self.fence
+                PendingWrite.of(rs.run_id, step, outcome, self._known), fence=self.fence
             )
         rich, self._rich = self._rich, []
+        if self._started:
+            # A step that stopped before its barrier has no checkpoint: keep what started in
+            # it (and how long what finished took), so the stored run shows the failed node.
+            started, self._started = self._started, []
+            head: list[dict[str, Any]] = [
+                event_to_json(StepStarted(rs.run_id, step, [e.node for e in started]))
+            ]
+            head.extend(event_to_json(e) for e in started)
+            rich = head + rich
         await self.store.save_events(rs.run_id, step, rich, fence=self.fence)
         waiting = [
             {"task_id": w.task_id, "node": w.node, "request": to_json(w.request)}
@@ -224,7 +247,7 @@ async def load(store: Store, graph: CompiledGraph[Any], run_id: str) -> tuple[Ru
             "with the graph that made it"
         )
     checkpoints = await store.checkpoints(run_id)
-    rs = state_at(graph, run_id, checkpoints)
+    rs = run_state(graph, run_id, checkpoints)
     rs.path = await store.path(run_id)
     rs.status = RunStatus(record.status)
     by_id = {t.id: t for t in rs.tasks}
@@ -249,46 +272,6 @@ async def load(store: Store, graph: CompiledGraph[Any], run_id: str) -> tuple[Ru
     return rs, record
 
 
-def state_at(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) -> RunState:
-    """Fold checkpoints (the first one holding a snapshot) into the run state after the last."""
-    if not checkpoints or checkpoints[0].snapshot is None:
-        raise StoreError(f"run {run_id!r} has no snapshot to start from; the store is damaged")
-    first = checkpoints[0]
-    assert first.snapshot is not None
-    model = graph.schema.model
-    try:
-        state = model.model_validate(first.snapshot.state)
-    except ValidationError as exc:
-        raise CheckpointMismatchError(run_id, first.step, _short(exc)) from exc
-    visits = dict(first.snapshot.visits)
-    counts = {(s, t): n for s, t, n in first.snapshot.edge_counts}
-    for checkpoint in checkpoints[1:]:
-        try:
-            writes = decode_writes(checkpoint.writes, state)
-            state = graph.schema.apply(state, writes, checkpoint.step)
-        except OrchestratorError as exc:
-            raise CheckpointMismatchError(run_id, checkpoint.step, str(exc)) from exc
-        for node in checkpoint.ran:
-            visits[node] = visits.get(node, 0) + 1
-        for source, target, _, _ in checkpoint.edges:
-            counts[(source, target)] = counts.get((source, target), 0) + 1
-    last = checkpoints[-1]
-    return RunState(
-        run_id=run_id,
-        graph=graph.name,
-        state=state,
-        step=last.step,
-        started=True,
-        tasks=[
-            t.task(graph.nodes[t.node].index if t.node in graph.nodes else 0) for t in last.tasks
-        ],
-        joins={k: list(v) for k, v in last.joins.items()},
-        visits=visits,
-        edge_counts=counts,
-        seq=last.seq,
-    )
-
-
 def resumable(rs: RunState, record: RunRecord) -> RunState:
     """Check a loaded run may be resumed; a run left 'running' by a dead process may."""
     if record.status == RunStatus.COMPLETED:
@@ -300,8 +283,3 @@ def resumable(rs: RunState, record: RunRecord) -> RunState:
         # goes on from its last checkpoint, like after a failure.
         rs.status = RunStatus.FAILED
     return rs
-
-
-def _short(exc: ValidationError) -> str:
-    errs = exc.errors(include_url=False)
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs[:3])

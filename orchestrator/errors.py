@@ -248,6 +248,52 @@ class LeaseLostError(StoreError):
         )
 
 
+class StoreUnavailableError(StoreError):
+    """The store kept failing past the retry budget: the run stopped, resumable."""
+
+    def __init__(self, run_id: str, where: str, cause: BaseException) -> None:
+        self.run_id, self.where, self.cause = run_id, where, cause
+        super().__init__(
+            f"run {run_id!r}: the store {where} is unavailable ({type(cause).__name__}: "
+            f"{cause}); the run stopped at its last checkpoint and nothing was lost: resume it "
+            f"with `orchestrator resume {run_id}` once the store is back"
+        )
+
+
+class UnstorableValueError(StoreError):
+    """A node wrote a value the store cannot keep as JSON (so the stored run would differ)."""
+
+    def __init__(self, node: str, field: str, reason: str) -> None:
+        self.node, self.field = node, field
+        super().__init__(
+            f"node {node!r} wrote field {field!r} a value the store cannot keep: {reason}; "
+            "write a JSON-compatible value (or a pydantic model of a declared type)"
+        )
+
+
+class WriteFailedError(RunError):
+    """A reducer or a field validator raised while a node's write was applied."""
+
+    def __init__(self, node: str, field: str, cause: BaseException) -> None:
+        self.node, self.field, self.cause = node, field, cause
+        super().__init__(
+            f"node {node!r}: applying its write to field {field!r} raised "
+            f"{type(cause).__name__}: {cause}; fix the value the node returns, or the field's "
+            "reducer or validator"
+        )
+
+
+class EngineError(RunError):
+    """An unexpected exception inside the engine; the run is marked failed with it."""
+
+    def __init__(self, run_id: str, step: int, cause: BaseException) -> None:
+        self.run_id, self.step, self.cause = run_id, step, cause
+        super().__init__(
+            f"run {run_id!r} failed at step {step}: {type(cause).__name__}: {cause}; its last "
+            "checkpoint stays resumable. This is likely a bug: please report it with the run id"
+        )
+
+
 class SyncInLoopError(RunError):
     def __init__(self) -> None:
         super().__init__(

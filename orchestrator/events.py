@@ -19,6 +19,8 @@ class RunStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     WAITING = "waiting"  # paused by an interrupt; resume it with a value
+    # stopped by the infrastructure (store unreachable, cancelled): resume it when it is back
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(slots=True)

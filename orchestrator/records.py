@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .compiled import CompiledGraph
 
 #: Bumped when the stored layout changes; a store refuses files written by a newer version.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Events kept in the events table; the others are rebuilt from the checkpoints.
 RICH_EVENTS = (
@@ -46,79 +46,109 @@ def dumps(value: Any) -> str:
     return json.dumps(to_json(value), separators=(",", ":"), ensure_ascii=False)
 
 
-#: Marks a stored write value that is a reference to the state as it was before the step.
+#: Marks a stored write value the codec gave a meaning: a reference to the state as it was
+#: before the step (``field``, ``last``, ``items``), or a user dict that happens to hold this
+#: key (``lit``), so that no user value can be mistaken for a reference.
 REF = "$orchestrator-ref"
 
+#: One stored write: the id of the task that made it, its node, and the partial update.
+TaskWrite = tuple[int, str, dict[str, Any]]
 
-def encode_writes(
-    writes: Sequence[tuple[str, Mapping[str, Any]]], before: BaseModel
-) -> list[tuple[str, dict[str, Any]]]:
-    """Writes as JSON, where a value that *is* a container of the state before the step (a
-    field's list or dict, or a list field's last item) is stored as a reference to it.
+#: What `known_containers` finds in a state: container id -> (kind, field, fingerprint).
+Known = dict[int, tuple[str, str, tuple[int, int]]]
+
+
+def known_containers(state: BaseModel) -> Known:
+    """The containers of ``state`` a later write may refer to (a field's list or dict, a list
+    field's last item), each with a fingerprint taken now, before any node has run.
+
+    A node that mutates its state in place and hands the container back changes its length or
+    its last item; `encode_writes` then stores the value in full instead of a reference, so
+    the store keeps what the barrier applied. (Deeper in-place changes cannot be seen without
+    copying; the README asks nodes to return new values.)
+    """
+    found: Known = {}
+    for name, value in state.__dict__.items():
+        if isinstance(value, (list, dict)) and value:
+            found.setdefault(id(value), ("field", name, _fingerprint(value)))
+            if isinstance(value, list) and isinstance(value[-1], (list, dict)) and value[-1]:
+                found.setdefault(id(value[-1]), ("last", name, _fingerprint(value[-1])))
+    return found
+
+
+def _fingerprint(value: list[Any] | dict[str, Any]) -> tuple[int, int]:
+    if isinstance(value, list):
+        return len(value), id(value[-1]) if value else 0
+    return len(value), 0
+
+
+def encode_writes(writes: Sequence[TaskWrite], known: Known) -> list[TaskWrite]:
+    """Writes as JSON, where a value that *is* an unchanged container of the state before the
+    step (see `known_containers`) is stored as a reference to it.
 
     Nodes often hand back what they read (the conversation, the last message): storing a
     reference keeps a checkpoint the size of what changed. `decode_writes` resolves them
     against the same state, which the log rebuilds exactly.
     """
-    known: dict[int, tuple[str, str]] | None = None
-    encoded = []
-    for node, update in writes:
+    encoded: list[TaskWrite] = []
+    for task_id, node, update in writes:
         out: dict[str, Any] = {}
         for key, value in update.items():
-            if isinstance(value, (list, dict)) and value:
-                if known is None:
-                    known = _containers(before)
-                ref = known.get(id(value))
+            if isinstance(value, (list, dict)) and value and known:
+                ref = _ref(value, known)
                 if ref is not None:
-                    out[key] = {REF: ref[0], "field": ref[1]}
+                    out[key] = ref
                     continue
-                if isinstance(value, list) and any(id(item) in known for item in value):
+                if isinstance(value, list) and any(_ref(item, known) for item in value):
                     # A new list of the state's own containers ([last message], ...).
                     out[key] = {REF: "items", "items": [_ref_or_json(i, known) for i in value]}
                     continue
-            out[key] = to_json(value)
-        encoded.append((node, out))
+            out[key] = _literal(to_json(value))
+        encoded.append((task_id, node, out))
     return encoded
 
 
-def _ref_or_json(item: Any, known: dict[int, tuple[str, str]]) -> Any:
-    ref = known.get(id(item)) if isinstance(item, (list, dict)) and item else None
-    return {REF: ref[0], "field": ref[1]} if ref is not None else to_json(item)
+def _ref(value: Any, known: Known) -> dict[str, str] | None:
+    if not isinstance(value, (list, dict)) or not value:
+        return None
+    found = known.get(id(value))
+    if found is None or _fingerprint(value) != found[2]:
+        return None  # not the state's, or changed in place since the barrier: store it whole
+    return {REF: found[0], "field": found[1]}
 
 
-def _containers(state: BaseModel) -> dict[int, tuple[str, str]]:
-    found: dict[int, tuple[str, str]] = {}
-    for name, value in state.__dict__.items():
-        if isinstance(value, (list, dict)) and value:
-            found.setdefault(id(value), ("field", name))
-            if isinstance(value, list) and isinstance(value[-1], (list, dict)) and value[-1]:
-                found.setdefault(id(value[-1]), ("last", name))
-    return found
+def _literal(value: Any) -> Any:
+    """A user value, escaped when it is a dict that holds the codec's marker key."""
+    return {REF: "lit", "v": value} if isinstance(value, dict) and REF in value else value
+
+
+def _ref_or_json(item: Any, known: Known) -> Any:
+    ref = _ref(item, known)
+    return ref if ref is not None else _literal(to_json(item))
 
 
 def _resolve(ref: dict[str, Any], before: BaseModel) -> Any:
-    if ref[REF] == "items":
+    kind = ref[REF]
+    if kind == "lit":
+        return ref["v"]
+    if kind == "items":
         return [
-            _resolve(item, before)
-            if isinstance(item, dict) and REF in item and len(item) == 2
-            else item
+            _resolve(item, before) if isinstance(item, dict) and REF in item else item
             for item in ref["items"]
         ]
     current = getattr(before, ref["field"])
-    return current if ref[REF] == "field" else current[-1]
+    return current if kind == "field" else current[-1]
 
 
-def decode_writes(
-    writes: Sequence[tuple[str, Mapping[str, Any]]], before: BaseModel
-) -> list[tuple[str, dict[str, Any]]]:
+def decode_writes(writes: Sequence[TaskWrite], before: BaseModel) -> list[TaskWrite]:
     """Stored writes back to values, references resolved against the state before the step."""
-    decoded = []
-    for node, update in writes:
+    decoded: list[TaskWrite] = []
+    for task_id, node, update in writes:
         out = dict(update)
         for key, value in update.items():
-            if isinstance(value, dict) and REF in value and len(value) == 2:
+            if isinstance(value, dict) and REF in value:
                 out[key] = _resolve(value, before)
-        decoded.append((node, out))
+        decoded.append((task_id, node, out))
     return decoded
 
 
@@ -212,7 +242,8 @@ class Checkpoint:
 
     run_id: str
     step: int
-    writes: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    # (task id, node, update) of every write applied at the barrier, in the order applied
+    writes: list[TaskWrite] = dataclasses.field(default_factory=list)
     ran: list[str] = dataclasses.field(default_factory=list)  # nodes executed, in order
     # (source, target, kind, label) of every edge taken
     edges: list[tuple[str, str, str, str | None]] = dataclasses.field(default_factory=list)
@@ -296,7 +327,7 @@ def decode_checkpoint(run_id: str, step: int, text: str) -> Checkpoint:
         {
             "run_id": run_id,
             "step": step,
-            "writes": data.get("w", []),
+            "writes": _owned(data.get("w", [])),
             "ran": data.get("r", []),
             "edges": edges,
             "timing": data.get("t", []),
@@ -306,6 +337,17 @@ def decode_checkpoint(run_id: str, step: int, text: str) -> Checkpoint:
             "snapshot": data.get("S"),
         }
     )
+
+
+def _owned(writes: Any) -> Any:
+    """Writes of schema 1 (``[node, update]``, no task) get an owner each, as they were read
+    then; schema 2 keeps the task that made each write."""
+    if isinstance(writes, list) and any(isinstance(w, list) and len(w) == 2 for w in writes):
+        return [
+            [-(i + 1), *w] if isinstance(w, list) and len(w) == 2 else w
+            for i, w in enumerate(writes)
+        ]
+    return writes
 
 
 class PendingWrite(BaseModel):
@@ -321,11 +363,12 @@ class PendingWrite(BaseModel):
     attempt: int = 1
 
     @classmethod
-    def of(cls, run_id: str, step: int, outcome: Outcome, before: BaseModel) -> PendingWrite:
-        """``before`` is the state the step started from: values taken from it are stored as
-        references (see `encode_writes`), resolved by `outcome` against the same state."""
+    def of(cls, run_id: str, step: int, outcome: Outcome, known: Known) -> PendingWrite:
+        """``known`` holds the containers of the state the step started from: values taken
+        from it are stored as references (see `encode_writes`), resolved by `outcome` against
+        the same state."""
         writes = [*(outcome.pre or []), outcome.update or {}]
-        encoded = [update for _, update in encode_writes([("", w) for w in writes], before)]
+        encoded = [u for _, _, u in encode_writes([(0, "", dict(w)) for w in writes], known)]
         return cls(
             run_id=run_id,
             step=step,
@@ -340,7 +383,8 @@ class PendingWrite(BaseModel):
     def outcome(self, task: Task, before: BaseModel) -> Outcome:
         failure = Failure(**self.failure) if self.failure else None
         goto = tuple(self.goto) if self.goto is not None else None
-        decoded = [u for _, u in decode_writes([("", w) for w in [*self.pre, self.update]], before)]
+        writes = [(0, "", w) for w in [*self.pre, self.update]]
+        decoded = [u for _, _, u in decode_writes(writes, before)]
         return Outcome(task, self.attempt, decoded[-1], goto, failure, pre=decoded[:-1] or None)
 
 

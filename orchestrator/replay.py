@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from .durable import state_at
 from .errors import OrchestratorError, ResumeError, StoreError, UnknownFieldError
 from .events import (
     EdgeTaken,
@@ -33,7 +32,8 @@ from .events import (
     StepFinished,
     StepStarted,
 )
-from .records import Checkpoint, decode_writes, event_from_json, to_json
+from .log import Folded, fold, run_state
+from .records import event_from_json, to_json
 from .run import RunOptions, RunResult, RunState
 from .store import Store
 
@@ -48,7 +48,7 @@ class StepView:
     step: int
     state: BaseModel
     ran: list[str]
-    writes: list[tuple[str, dict[str, Any]]]
+    writes: list[tuple[str, dict[str, Any]]]  # (node, update), in the order applied
     edges: list[tuple[str, str, str, str | None]]
     next: list[str]
 
@@ -59,30 +59,15 @@ async def playback(graph: CompiledGraph[Any], store: Store, run_id: str) -> list
     checkpoints = await store.checkpoints(run_id, from_snapshot=False)
     return [
         StepView(
-            step=checkpoint.step,
-            state=state,
-            ran=list(checkpoint.ran),
-            writes=writes,
-            edges=list(checkpoint.edges),
-            next=[t.node for t in checkpoint.tasks],
+            step=f.checkpoint.step,
+            state=f.state,
+            ran=list(f.checkpoint.ran),
+            writes=[(n, u) for _, n, u in f.writes],
+            edges=list(f.checkpoint.edges),
+            next=[t.node for t in f.checkpoint.tasks],
         )
-        for checkpoint, state, writes in fold(graph, run_id, checkpoints)
+        for f in fold(graph, run_id, checkpoints)
     ]
-
-
-def fold(
-    graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]
-) -> list[tuple[Checkpoint, BaseModel, list[tuple[str, dict[str, Any]]]]]:
-    """Each checkpoint with the state after it and its writes as values (references to the
-    state before the step resolved), starting from the first checkpoint's snapshot."""
-    folded: list[tuple[Checkpoint, BaseModel, list[tuple[str, dict[str, Any]]]]] = []
-    state = state_at(graph, run_id, checkpoints[:1]).state
-    folded.append((checkpoints[0], state, []))
-    for checkpoint in checkpoints[1:]:
-        writes = decode_writes(checkpoint.writes, state)
-        state = graph.schema.apply(state, writes, checkpoint.step)
-        folded.append((checkpoint, state, writes))
-    return folded
 
 
 async def fork_state(
@@ -103,7 +88,7 @@ async def fork_state(
         )
     index = steps.index(step)
     base = max(i for i in range(index + 1) if checkpoints[i].snapshot is not None)
-    rs = state_at(graph, run_id, checkpoints[base : index + 1])
+    rs = run_state(graph, run_id, checkpoints[base : index + 1])
     rs.path = [node for c in checkpoints[: index + 1] for node in c.ran]
     if edits:
         try:
@@ -161,7 +146,7 @@ async def replay_recorded(
     if record.parent_run is None and first.step == 0:
         rs = graph.start(first.snapshot.state, run_id=f"replay-{os.urandom(6).hex()}")
     else:  # a fork: start from its own first checkpoint
-        rs = state_at(graph, run_id, [first])
+        rs = run_state(graph, run_id, [first])
         rs.run_id = f"replay-{os.urandom(6).hex()}"
         rs.path = list(first.ran)
     rs.options = RunOptions(
@@ -180,11 +165,13 @@ async def replay_recorded(
 
 def _compare(
     report: ReplayReport,
-    folded: list[tuple[Checkpoint, BaseModel, list[tuple[str, dict[str, Any]]]]],
+    folded: list[Folded],
     result: RunResult[Any],
     status: str,
 ) -> None:
-    original = {c.step: (c.ran, writes) for c, _, writes in folded[1:]}
+    original = {
+        f.checkpoint.step: (f.checkpoint.ran, [(n, u) for _, n, u in f.writes]) for f in folded[1:]
+    }
     replayed: dict[int, tuple[list[str], Any]] = {}
     ran: dict[int, list[str]] = {}
     for event in result.events:
@@ -240,12 +227,13 @@ async def load_result(graph: CompiledGraph[Any], store: Store, run_id: str) -> R
             continue
         rich.setdefault(int(getattr(event, "step", 0)), []).append(event)
     events: list[Event] = [RunStarted(run_id, record.graph)]
-    updates: dict[int, dict[str, Any]] = {}
     folded = fold(graph, run_id, checkpoints)
-    for checkpoint, _, writes in folded:
+    for entry in folded:
+        checkpoint, writes = entry.checkpoint, entry.writes
         step = checkpoint.step
-        for node, update in writes:
-            updates.setdefault(step, {}).setdefault(node, {}).update(update)
+        updates: dict[int, dict[str, Any]] = {}  # each task's writes, merged as live
+        for task_id, _, update in writes:
+            updates.setdefault(task_id, {}).update(update)
         if checkpoint is not checkpoints[0]:
             events.append(StepStarted(run_id, step, list(checkpoint.ran)))
             for task_id, node, offset, duration, attempt in checkpoint.timing:
@@ -259,7 +247,7 @@ async def load_result(graph: CompiledGraph[Any], store: Store, run_id: str) -> R
                         node,
                         task_id,
                         attempt,
-                        updates.get(step, {}).get(node, {}),
+                        updates.get(task_id, {}),
                         at,
                         duration,
                     )
@@ -272,7 +260,7 @@ async def load_result(graph: CompiledGraph[Any], store: Store, run_id: str) -> R
                 StepFinished(
                     run_id,
                     step,
-                    [(n, u) for n, u in writes],
+                    [(n, u) for _, n, u in writes],
                     [t.node for t in checkpoint.tasks],
                 )
             )

@@ -9,6 +9,7 @@ everything it has to say goes out through ``emit`` as events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from .context import Context, Failure, Interrupt
 from .edge import Cap, Edge, EdgeKind, Route, Send, resolve_target, route_label
 from .errors import (
+    EngineError,
     InvalidUpdateError,
     LeaseLostError,
     NodeFailedError,
@@ -26,6 +28,7 @@ from .errors import (
     RouteError,
     RouterFailedError,
     StepLimitExceededError,
+    StoreUnavailableError,
 )
 from .events import (
     Event,
@@ -151,22 +154,41 @@ class Scheduler:
             # Another host owns the run now: it must not be touched, not even marked failed.
             rs.status = RunStatus.FAILED
             raise
-        except OrchestratorError as err:
-            rs.status, rs.error = RunStatus.FAILED, err
-            node = getattr(err, "node", None) or getattr(err, "source", None)
+        except StoreUnavailableError as err:
+            # The store is gone: the run stops where its last checkpoint is, resumable. There
+            # is nothing to write the stop to, so the hooks are not called.
+            rs.status, rs.error = RunStatus.INTERRUPTED, err
+            emit(RunFinished(rs.run_id, rs.status, rs.step, str(err), (), type(err).__name__))
+            return
+        except asyncio.CancelledError:
+            rs.status = RunStatus.INTERRUPTED
+            if hooks is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(hooks.stopped(rs))
+            raise
+        except Exception as exc:
+            # A node's own errors arrive here already named; anything else is the engine's.
+            failure: OrchestratorError = (
+                exc if isinstance(exc, OrchestratorError) else EngineError(rs.run_id, rs.step, exc)
+            )
+            rs.status, rs.error = RunStatus.FAILED, failure
+            node = getattr(failure, "node", None) or getattr(failure, "source", None)
             emit(
                 RunFinished(
                     rs.run_id,
                     rs.status,
                     rs.step,
-                    str(err),
+                    str(failure),
                     (),
-                    type(err).__name__,
+                    type(failure).__name__,
                     node if isinstance(node, str) else None,
                 )
             )
         if hooks is not None:
-            await hooks.stopped(rs)
+            try:
+                await hooks.stopped(rs)
+            except StoreUnavailableError as err:
+                rs.status, rs.error = RunStatus.INTERRUPTED, err
 
     def _barrier(
         self, rs: RunState, step: int, outcomes: list[Outcome], emit: Emit

@@ -13,6 +13,7 @@ from .errors import (
     InvalidGraphError,
     StateValidationError,
     UnknownFieldError,
+    WriteFailedError,
 )
 from .reducers import Reducer, find_reducer
 
@@ -90,12 +91,14 @@ class StateSchema(Generic[S]):
                 if key not in fields:
                     self.check_key(label, key)
                 red = reducers.get(key)
-                if red is not None:
-                    value = red(getattr(new, key), value)
                 try:
+                    if red is not None:
+                        value = red(getattr(new, key), value)
                     assign(new, key, value)
                 except ValidationError as exc:
                     raise StateValidationError(label, key, _short(exc)) from exc
+                except Exception as exc:  # a reducer or validator that raised something else
+                    raise WriteFailedError(label, key, exc) from exc
             return new
         written_by: dict[str, tuple[str, int]] = {}
         for index, (label, update) in enumerate(writes):
@@ -109,12 +112,14 @@ class StateSchema(Generic[S]):
                     if first is not None and first[1] != owner:
                         raise ConflictingWritesError(key, first[0], label, step)
                     written_by[key] = (label, owner)
-                else:
-                    value = red(getattr(new, key), value)
                 try:
+                    if red is not None:
+                        value = red(getattr(new, key), value)
                     assign(new, key, value)
                 except ValidationError as exc:
                     raise StateValidationError(label, key, _short(exc)) from exc
+                except Exception as exc:
+                    raise WriteFailedError(label, key, exc) from exc
         return new
 
     def replace(self, state: S, values: Mapping[str, Any]) -> S:
@@ -143,13 +148,13 @@ class StateSchema(Generic[S]):
                     if first is not None and first[1] != owner:
                         raise ConflictingWritesError(key, first[0], label, step)
                     written_by[key] = (label, owner)
-                    values[key] = value
-                else:
-                    values[key] = red(values[key], value)
                 try:
+                    values[key] = value if red is None else red(values[key], value)
                     new = self.model.model_validate(values)
                 except ValidationError as exc:
                     raise StateValidationError(label, key, _short(exc)) from exc
+                except Exception as exc:
+                    raise WriteFailedError(label, key, exc) from exc
                 values = dict(new.__dict__)
         return self.model.model_validate(values)
 

@@ -28,7 +28,14 @@ from orchestrator import (
     append,
 )
 from orchestrator.durable import Persister, load, resumable
-from orchestrator.records import Checkpoint, PendingWrite, RunRecord, Snapshot, TaskRecord
+from orchestrator.records import (
+    SCHEMA_VERSION,
+    Checkpoint,
+    PendingWrite,
+    RunRecord,
+    Snapshot,
+    TaskRecord,
+)
 from orchestrator.run import RunState
 from orchestrator.store import SQLiteStore, open_store
 from orchestrator.store.postgres import Lease, PostgresStore
@@ -240,7 +247,7 @@ async def test_stores_opening_an_empty_database_at_once_all_succeed(fresh_url: s
     assert listed == [[]] * 4
     assert await sql(fresh_url, "SELECT key, value FROM meta ORDER BY key") == [
         ("application", "orchestrator"),
-        ("schema_version", "1"),
+        ("schema_version", str(SCHEMA_VERSION)),
     ]
 
 
@@ -456,6 +463,14 @@ class LeasingPersister(Persister):
         assert self.fence is not None
 
 
+class DyingPersister(LeasingPersister):
+    """A host that dies: when its task is cancelled it writes nothing more (a cancelled run in
+    a live process is marked interrupted; a dead process cannot)."""
+
+    async def stopped(self, rs: RunState) -> None:
+        return None
+
+
 async def test_a_lease_takeover_after_the_first_writer_dies_reruns_no_finished_step(
     shared_url: str,
 ) -> None:
@@ -467,7 +482,7 @@ async def test_a_lease_takeover_after_the_first_writer_dies_reruns_no_finished_s
     # Host A: prepare reaches its barrier, quick1 and quick2 finish (pending writes), slow
     # hangs; then A dies without a word.
     graph_a = fan_graph(effects, starts, hold=asyncio.Event())
-    persister_a = LeasingPersister(host_a, graph_a, "host-a")
+    persister_a = DyingPersister(host_a, graph_a, "host-a")
     running = asyncio.create_task(
         graph_a.continue_run(graph_a.start(run_id=run_id), hooks=persister_a)
     )

@@ -74,7 +74,7 @@ def run(
 
     result = run_async(go())
     print_result(result, as_json, opened.where)
-    if str(result.status) == "failed":
+    if str(result.status) in ("failed", "interrupted"):
         raise typer.Exit(1)
 
 
@@ -154,7 +154,8 @@ def show(
                     "path": path,
                     "usage": usage,
                     "steps": [
-                        {"step": c.step, "ran": c.ran, "writes": c.writes} for c in checkpoints
+                        {"step": c.step, "ran": c.ran, "writes": [[n, u] for _, n, u in c.writes]}
+                        for c in checkpoints
                     ],
                 },
                 default=str,
@@ -176,7 +177,7 @@ def show(
     console.print("path: " + (" -> ".join(path) or "(none)"), markup=False)
     table = Table("step", "ran", "writes", box=None)
     for c in checkpoints:
-        writes = "; ".join(f"{n}: {', '.join(u)}" for n, u in c.writes)
+        writes = "; ".join(f"{n}: {', '.join(u)}" for _, n, u in c.writes)
         table.add_row(str(c.step), ", ".join(c.ran) or "(start)", writes)
     console.print(table)
     if usage:
@@ -322,7 +323,7 @@ def fork(
 
     result = run_async(go())
     print_result(result, as_json, opened.where)
-    if str(result.status) == "failed":
+    if str(result.status) in ("failed", "interrupted"):
         raise typer.Exit(1)
 
 
@@ -347,7 +348,7 @@ def resume(
 
     result = run_async(go())
     print_result(result, as_json, opened.where)
-    if str(result.status) == "failed":
+    if str(result.status) in ("failed", "interrupted"):
         raise typer.Exit(1)
 
 

@@ -91,7 +91,7 @@ def submit(
         typer.echo(json.dumps({"run_id": run_id, "status": "queued"}) if as_json else run_id)
         return
     print_result(result, as_json, opened.where)
-    if str(result.status) == "failed":
+    if str(result.status) in ("failed", "interrupted"):
         raise typer.Exit(1)
 
 

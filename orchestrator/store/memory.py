@@ -1,4 +1,8 @@
-"""An in-process store for tests and one-off runs: the same interface, nothing on disk."""
+"""An in-process store for tests and one-off runs: the same interface, nothing on disk.
+
+Checkpoints are kept encoded, through the same codec as the SQL stores, so nothing in the
+store aliases an object a running node may still change, and reading a run back goes through
+the same validation as everywhere else."""
 
 from __future__ import annotations
 
@@ -7,7 +11,14 @@ import time
 from typing import Any
 
 from ..errors import RunNotFoundError
-from ..records import Checkpoint, PendingWrite, RunRecord, to_json
+from ..records import (
+    Checkpoint,
+    PendingWrite,
+    RunRecord,
+    decode_checkpoint,
+    encode_checkpoint,
+    to_json,
+)
 from .base import Store
 
 
@@ -16,26 +27,33 @@ class MemoryStore(Store):
 
     def __init__(self) -> None:
         self._runs: dict[str, RunRecord] = {}
-        self._checkpoints: dict[str, list[Checkpoint]] = {}
+        self._checkpoints: dict[str, list[tuple[int, bool, str]]] = {}  # step, snapshot?, JSON
         self._pending: dict[tuple[str, int], dict[int, PendingWrite]] = {}
         self._events: dict[str, list[dict[str, Any]]] = {}
         self._resumes: dict[str, dict[int, list[Any]]] = {}
 
     async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
         self._runs[run.run_id] = run.model_copy()
-        self._checkpoints[run.run_id] = [first]
+        self._checkpoints[run.run_id] = []
         self._events[run.run_id] = []
-        return 0
+        return self._append(first)
+
+    def _append(self, checkpoint: Checkpoint) -> int:
+        data = encode_checkpoint(checkpoint)
+        self._checkpoints[checkpoint.run_id].append(
+            (checkpoint.step, checkpoint.snapshot is not None, data)
+        )
+        return len(data)
 
     async def save_step(
         self, checkpoint: Checkpoint, events: list[dict[str, Any]], *, fence: Any = None
     ) -> int:
-        self._checkpoints[checkpoint.run_id].append(checkpoint)
-        self._events[checkpoint.run_id].extend(events)
+        size = self._append(checkpoint)
+        self._events[checkpoint.run_id].extend(copy.deepcopy(events))
         run = self._runs[checkpoint.run_id]
         run.steps = checkpoint.step
         run.updated = time.time()
-        return 0  # nothing is encoded in memory, so no snapshot is ever worth taking
+        return size
 
     async def save_pending(self, pending: PendingWrite, *, fence: Any = None) -> None:
         self._pending.setdefault((pending.run_id, pending.step), {})[pending.task_id] = pending
@@ -64,11 +82,13 @@ class MemoryStore(Store):
         rows = self._checkpoints[run_id]
         start = 0
         if from_snapshot:
-            start = max(i for i, c in enumerate(rows) if c.snapshot is not None)
-        return copy.deepcopy(rows[start:])
+            start = max(i for i, (_, snapshot, _) in enumerate(rows) if snapshot)
+        return [decode_checkpoint(run_id, step, data) for step, _, data in rows[start:]]
 
     async def path(self, run_id: str) -> list[str]:
-        return [node for c in self._checkpoints.get(run_id, []) for node in c.ran]
+        rows = self._checkpoints.get(run_id, [])
+        checkpoints = (decode_checkpoint(run_id, step, data) for step, _, data in rows)
+        return [node for checkpoint in checkpoints for node in checkpoint.ran]
 
     async def pending(self, run_id: str, step: int) -> list[PendingWrite]:
         return list(self._pending.get((run_id, step), {}).values())

@@ -328,7 +328,8 @@ class PostgresStore(Store):
                     await conn.execute(statement)
             await conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', %s), "
-                "('application', 'orchestrator') ON CONFLICT (key) DO NOTHING",
+                "('application', 'orchestrator') ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value WHERE meta.key = 'schema_version'",
                 (str(SCHEMA_VERSION),),
             )
 

@@ -86,9 +86,12 @@ class SQLiteStore(Store):
             with _transaction(db):
                 for statement in _TABLES.split(";"):
                     db.execute(statement)
+                # Rows are written in this version's layout from now on (older rows stay
+                # readable), so the file says so: an older orchestrator then refuses it.
                 db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?), "
-                    "('application', 'orchestrator')",
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?), "
+                    "('application', 'orchestrator') ON CONFLICT (key) DO UPDATE SET "
+                    "value = excluded.value WHERE key = 'schema_version'",
                     (str(SCHEMA_VERSION),),
                 )
         except StoreError:

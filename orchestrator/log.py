@@ -1,0 +1,110 @@
+"""The one fold of a run's log: the checkpoints of a stored run, from a snapshot on, folded into
+the state after every step and the run state after the last. Load, resume, playback, fork,
+recorded replay, `orchestrator show` and the run report all read a stored run through here, so
+they cannot disagree about what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import CheckpointMismatchError, OrchestratorError, StoreError
+from .records import Checkpoint, TaskWrite, decode_writes
+from .run import RunState
+
+if TYPE_CHECKING:
+    from .compiled import CompiledGraph
+
+#: What decoding a damaged row can raise from deep inside json, pydantic or the reducers.
+DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """One checkpoint with the state after it and its writes as values (references resolved)."""
+
+    checkpoint: Checkpoint
+    state: BaseModel
+    writes: list[TaskWrite]
+
+
+def fold(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) -> list[Folded]:
+    """Fold ``checkpoints`` (the first holding a snapshot, the others the steps after it, with
+    no gap) into the state after each of them."""
+    if not checkpoints or checkpoints[0].snapshot is None:
+        raise StoreError(f"run {run_id!r} has no snapshot to start from; the store is damaged")
+    first = checkpoints[0]
+    assert first.snapshot is not None
+    try:
+        state = graph.schema.model.model_validate(first.snapshot.state)
+    except ValidationError as exc:
+        raise CheckpointMismatchError(run_id, first.step, _short(exc)) from exc
+    except DECODE_ERRORS as exc:
+        raise _damaged(run_id, first.step, exc) from exc
+    folded = [Folded(first, state, [])]
+    previous = first.step
+    for checkpoint in checkpoints[1:]:
+        step = checkpoint.step
+        if step != previous + 1:
+            raise StoreError(
+                f"run {run_id!r}: the checkpoints jump from step {previous} to step {step}, so "
+                f"the log has lost step {previous + 1} and the state after it cannot be "
+                "rebuilt; the store was edited or damaged. Fork the run from step "
+                f"{previous} or earlier to go on from what is intact"
+            )
+        previous = step
+        try:
+            writes = decode_writes(checkpoint.writes, state)
+            state = graph.schema.apply(
+                state, [(n, u) for _, n, u in writes], step, [t for t, _, _ in writes]
+            )
+        except OrchestratorError as exc:
+            raise CheckpointMismatchError(run_id, step, str(exc)) from exc
+        except DECODE_ERRORS as exc:
+            raise _damaged(run_id, step, exc) from exc
+        folded.append(Folded(checkpoint, state, writes))
+    return folded
+
+
+def run_state(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) -> RunState:
+    """The run state after the last of ``checkpoints`` (see `fold`)."""
+    folded = fold(graph, run_id, checkpoints)
+    snapshot = checkpoints[0].snapshot
+    assert snapshot is not None
+    visits = dict(snapshot.visits)
+    counts = {(s, t): n for s, t, n in snapshot.edge_counts}
+    for entry in folded[1:]:
+        for node in entry.checkpoint.ran:
+            visits[node] = visits.get(node, 0) + 1
+        for source, target, _, _ in entry.checkpoint.edges:
+            counts[(source, target)] = counts.get((source, target), 0) + 1
+    last = checkpoints[-1]
+    return RunState(
+        run_id=run_id,
+        graph=graph.name,
+        state=folded[-1].state,
+        step=last.step,
+        started=True,
+        tasks=[
+            t.task(graph.nodes[t.node].index if t.node in graph.nodes else 0) for t in last.tasks
+        ],
+        joins={k: list(v) for k, v in last.joins.items()},
+        visits=visits,
+        edge_counts=counts,
+        seq=last.seq,
+    )
+
+
+def _damaged(run_id: str, step: int, exc: BaseException) -> StoreError:
+    return StoreError(
+        f"run {run_id!r}: the checkpoint of step {step} cannot be read back "
+        f"({type(exc).__name__}: {str(exc)[:200]}); the row was edited or damaged. Fork the run "
+        "from an earlier step, or restore the store from a backup"
+    )
+
+
+def _short(exc: ValidationError) -> str:
+    errs = exc.errors(include_url=False)
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errs[:3])
