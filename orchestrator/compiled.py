@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -32,18 +33,29 @@ class CompiledGraph(Generic[S]):
     """A graph that passed validation. Immutable; run it as often as you like, concurrently."""
 
     def __init__(self, graph: Graph[S]) -> None:
+        # The builder stays editable after compile(): keep copies of everything mutable (nodes,
+        # their meta, route mappings, the lists), made once here so no step pays for them.
+        nodes = {
+            name: dataclasses.replace(node, meta=dict(node.meta))
+            for name, node in graph.nodes.items()
+        }
         schema = graph.schema
-        for node in graph.nodes.values():
+        for node in nodes.values():
             bind = getattr(node.call, "bind", None)
             if bind is not None:  # agent nodes resolve their handoffs to nodes here
-                node.goto = bind(graph.nodes, schema.fields, schema.reducers)
-        self.topology = check(graph)
+                node.goto = bind(nodes, schema.fields, schema.reducers)
+        snapshot = copy.copy(graph)
+        snapshot.nodes = nodes
+        snapshot.edges = list(graph.edges)
+        snapshot.routes = [dataclasses.replace(r, mapping=dict(r.mapping)) for r in graph.routes]
+        snapshot.caps = list(graph.caps)
+        self.topology = check(snapshot)
         self.name = graph.name
-        self.schema = graph.schema
-        self.nodes = dict(graph.nodes)
-        self.declared_edges = tuple(graph.edges)
-        self.routes = tuple(graph.routes)
-        self.caps = tuple(graph.caps)
+        self.schema = schema
+        self.nodes = nodes
+        self.declared_edges = tuple(snapshot.edges)
+        self.routes = tuple(snapshot.routes)
+        self.caps = tuple(snapshot.caps)
         self.model = graph.model
         self._scheduler = Scheduler(self)
 

@@ -8,17 +8,34 @@ arrivals and fan-out progress are part of every checkpoint.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic_core import PydanticSerializationError
+from pydantic_core import to_json as to_json_bytes
 
 from .errors import (
     CheckpointMismatchError,
     ResumeError,
     StoreError,
+    StoreUnavailableError,
+    TransientStoreError,
+    UnstorableValueError,
 )
-from .events import EdgeTaken, Event, NodeFinished, NodeStarted, RunStatus, StepStarted
-from .log import run_state
+from .events import (
+    EdgeTaken,
+    Event,
+    NodeFailed,
+    NodeFinished,
+    NodeRetried,
+    NodeStarted,
+    RunStatus,
+    StepStarted,
+)
+from .log import joins_to_json, run_state
 from .records import (
     RICH_EVENTS,
     Checkpoint,
@@ -49,6 +66,12 @@ if TYPE_CHECKING:
 SNAPSHOT_MIN_BYTES = 64 * 1024
 SNAPSHOT_RATIO = 8
 
+T = TypeVar("T")
+
+#: Waits (seconds) between tries of a store write that failed with a `TransientStoreError`;
+#: once they are used up the run stops, resumable, with `StoreUnavailableError`.
+STORE_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+
 
 class Persister:
     """Writes a run to a store: step 0 at the start, a checkpoint at every barrier, pending
@@ -78,10 +101,13 @@ class Persister:
         self._last_snapshot = 0
         self._snapshot_next = False
         self._t0 = time.time()  # timing is stored relative to the run's creation
+        self.retry_delays = STORE_RETRY_DELAYS
         # The containers of the state before the current step, fingerprinted before any
         # node of the step ran (write references, see `records.known_containers`).
         self._known: Known = {}
         self._started: list[NodeStarted] = []  # the current step's NodeStarted events
+        self._saved: set[int] = set()  # tasks of the current step with a pending write stored
+        self._told: set[int] = set()  # tasks whose NodeStarted went to the rich events
 
     def emit(self, event: Event) -> None:
         kind = type(event)
@@ -103,7 +129,20 @@ class Persister:
                 )
             )
         elif isinstance(event, RICH_EVENTS):
+            if kind is NodeFailed or kind is NodeRetried:
+                # A task that never finishes (or not at once) has no timing in the checkpoint:
+                # keep its start, so the stored run shows it ran.
+                self._tell_started(getattr(event, "task_id", -1))
             self._rich.append(event_to_json(event))
+
+    def _tell_started(self, task_id: int) -> None:
+        if task_id in self._told:
+            return
+        for started in self._started:
+            if started.task_id == task_id:
+                self._told.add(task_id)
+                self._rich.append(event_to_json(started))
+                return
 
     def _snapshot(self, rs: RunState) -> Snapshot:
         return Snapshot(
@@ -130,16 +169,41 @@ class Persister:
             edges,
             timing,
             [TaskRecord.of(t) for t in rs.tasks],
-            rs.joins,
+            joins_to_json(rs.joins),
             rs.seq,
             snapshot,
         )
 
+    async def _try(
+        self, rs: RunState, write: Callable[..., Awaitable[T]], *args: Any, **kw: Any
+    ) -> T:
+        """``write(*args, **kw)``, tried again after a transient store error, with backoff."""
+        for delay in self.retry_delays:
+            try:
+                return await write(*args, **kw)
+            except TransientStoreError:
+                await asyncio.sleep(delay)
+        try:
+            return await write(*args, **kw)
+        except TransientStoreError as exc:
+            where = getattr(self.store, "where", type(self.store).__name__)
+            raise StoreUnavailableError(rs.run_id, str(where), exc) from exc
+
+    def _pending(self, rs: RunState, step: int, outcome: Outcome) -> PendingWrite:
+        try:
+            return PendingWrite.of(rs.run_id, step, outcome, self._known)
+        except PydanticSerializationError as exc:
+            task = outcome.task
+            owned = [(task.id, task.node, w) for w in [*(outcome.pre or ()), outcome.update or {}]]
+            raise _unstorable(owned, exc) from exc
+
     async def started(self, rs: RunState) -> None:
         self._known = known_containers(rs.state)
         if not self.fresh:
-            self._t0 = (await self.store.get_run(rs.run_id)).created
-            await self.store.update_run(
+            self._t0 = (await self._try(rs, self.store.get_run, rs.run_id)).created
+            await self._try(
+                rs,
+                self.store.update_run,
                 rs.run_id,
                 status=str(RunStatus.RUNNING),
                 error=None,
@@ -162,13 +226,17 @@ class Persister:
             owner=None if self.status is RunStatus.QUEUED else f"pid {os.getpid()}",
             source=rs.options.source if rs.options is not None else None,
         )
-        self._last_snapshot = await self.store.create_run(record, first)
+        self._last_snapshot = await self._try(rs, self.store.create_run, record, first)
         self.fresh = False
 
     async def task_done(self, rs: RunState, step: int, outcome: Outcome) -> None:
-        await self.store.save_pending(
-            PendingWrite.of(rs.run_id, step, outcome, self._known), fence=self.fence
+        await self._try(
+            rs,
+            self.store.save_pending,
+            self._pending(rs, step, outcome),
+            fence=self.fence,
         )
+        self._saved.add(outcome.task.id)
 
     async def barrier(
         self,
@@ -177,16 +245,20 @@ class Persister:
         outcomes: list[Outcome],
         writes: list[tuple[str, Mapping[str, Any]]],
     ) -> None:
-        owned: list[TaskWrite] = []
+        owned: list[TaskWrite] = []  # read only: encoding copies what it keeps
         for o in outcomes:
             task = o.task
-            for write in o.pre or ():
-                owned.append((task.id, task.node, write))
+            if o.pre:
+                owned.extend((task.id, task.node, write) for write in o.pre)
             if o.update:
-                owned.append((task.id, task.node, dict(o.update)))
-        encoded = encode_writes(owned, self._known)
+                owned.append((task.id, task.node, o.update))  # type: ignore[arg-type]
+        encoded = encode_writes(owned, self._known) if owned else owned
         self._known = known_containers(rs.state)
         self._started = []
+        if self._told:
+            self._told = set()
+        if self._saved:
+            self._saved = set()
         snapshot = None
         if self._snapshot_next or (self.snapshot_every and step % self.snapshot_every == 0):
             snapshot = self._snapshot(rs)
@@ -194,7 +266,13 @@ class Persister:
             rs, step, writes=encoded, ran=[o.task.node for o in outcomes], snapshot=snapshot
         )
         rich, self._rich = self._rich, []
-        size = await self.store.save_step(checkpoint, rich, fence=self.fence)
+        try:
+            try:  # the common case first: one await, no retry wrapper
+                size = await self.store.save_step(checkpoint, rich, fence=self.fence)
+            except TransientStoreError:
+                size = await self._try(rs, self.store.save_step, checkpoint, rich, fence=self.fence)
+        except PydanticSerializationError as exc:
+            raise _unstorable(owned, exc) from exc
         if snapshot is not None:
             self._since_snapshot, self._last_snapshot = 0, int(size or 0)
             self._snapshot_next = False
@@ -208,9 +286,19 @@ class Persister:
             return
         step = rs.step + 1
         for outcome in rs.pending.values():
-            await self.store.save_pending(
-                PendingWrite.of(rs.run_id, step, outcome, self._known), fence=self.fence
+            await self._try(
+                rs, self.store.save_pending, self._pending(rs, step, outcome), fence=self.fence
             )
+        for task_id in self._saved - rs.pending.keys():
+            # Finished, but the barrier refused its write: withdrawn (attempt 0), so a resume
+            # runs the task again instead of applying the same refused write.
+            await self._try(
+                rs,
+                self.store.save_pending,
+                PendingWrite(run_id=rs.run_id, step=step, task_id=task_id, attempt=0),
+                fence=self.fence,
+            )
+        self._saved = set()
         rich, self._rich = self._rich, []
         if self._started:
             # A step that stopped before its barrier has no checkpoint: keep what started in
@@ -219,14 +307,16 @@ class Persister:
             head: list[dict[str, Any]] = [
                 event_to_json(StepStarted(rs.run_id, step, [e.node for e in started]))
             ]
-            head.extend(event_to_json(e) for e in started)
+            head.extend(event_to_json(e) for e in started if e.task_id not in self._told)
             rich = head + rich
-        await self.store.save_events(rs.run_id, step, rich, fence=self.fence)
+        await self._try(rs, self.store.save_events, rs.run_id, step, rich, fence=self.fence)
         waiting = [
             {"task_id": w.task_id, "node": w.node, "request": to_json(w.request)}
             for w in rs.waiting
         ]
-        await self.store.update_run(
+        await self._try(
+            rs,
+            self.store.update_run,
             rs.run_id,
             status=str(rs.status),
             steps=rs.step,
@@ -264,12 +354,24 @@ async def load(store: Store, graph: CompiledGraph[Any], run_id: str) -> tuple[Ru
             by_id[task_id].resume = [e["answer"] for e in entries]
             by_id[task_id].asked = [e.get("asked") for e in entries]
     for pending in await store.pending(run_id, rs.step + 1):
-        if pending.task_id in by_id:
+        if pending.attempt and pending.task_id in by_id:  # attempt 0: withdrawn, run it again
             rs.pending[pending.task_id] = pending.outcome(by_id[pending.task_id], rs.state)
     rs.waiting = [
         Waiting(task_id=w["task_id"], node=w["node"], request=w["request"]) for w in record.waiting
     ]
     return rs, record
+
+
+def _unstorable(writes: list[TaskWrite], exc: Exception) -> StoreError:
+    """The write that cannot be stored as JSON, named (never its value: it may be huge)."""
+    for _, node, update in writes:
+        for key, value in update.items():
+            try:
+                to_json_bytes(value)
+            except PydanticSerializationError as bad:
+                reason = str(bad).removeprefix("Error serializing to JSON: ")[:200]
+                return UnstorableValueError(node, key, reason)
+    return StoreError(f"a checkpoint could not be encoded: {str(exc)[:200]}")
 
 
 def resumable(rs: RunState, record: RunRecord) -> RunState:

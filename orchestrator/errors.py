@@ -65,9 +65,19 @@ class DeadEndError(GraphError):
 
 
 class UnboundedCycleError(GraphError):
-    def __init__(self, cycle: Iterable[str]) -> None:
+    def __init__(self, cycle: Iterable[str], *, unconditional: bool = False) -> None:
         self.cycle = list(cycle)
         loop = " -> ".join([*self.cycle, self.cycle[0]])
+        if unconditional:
+            # The cycle's component may have an exit, but no node on this loop can skip the
+            # edge to the next one, so each visit starts the loop again.
+            super().__init__(
+                f"cycle {loop} is made of unconditional edges only, so it repeats until the "
+                "step limit even though other nodes can leave it; make one of its edges a "
+                "conditional route out (add_route or add_edge(when=...)), or give one of its "
+                "nodes max_visits with on_cap (or cap one of its edges)"
+            )
+            return
         super().__init__(
             f"cycle {loop} has neither a conditional exit nor a cap; add a route out of it, "
             "a node max_visits, or an edge cap"
@@ -139,9 +149,16 @@ class AgentRunError(RunError):
 
 
 class NodeTimeoutError(RunError, TimeoutError):
-    def __init__(self, node: str, seconds: float) -> None:
+    def __init__(self, node: str, seconds: float, *, still_running: bool = False) -> None:
         self.node, self.seconds = node, seconds
-        super().__init__(f"node {node!r} did not finish within its timeout of {seconds:g} s")
+        message = f"node {node!r} did not finish within its timeout of {seconds:g} s"
+        if still_running:
+            message += (
+                "; its previous attempt was still running a timeout later, so it was not "
+                "retried beside it (a sync node cannot be stopped: make it return in time, "
+                "or make it async so the timeout cancels it)"
+            )
+        super().__init__(message)
 
 
 class StateValidationError(RunError):
@@ -215,6 +232,46 @@ class StepLimitExceededError(RunError):
         )
 
 
+class InvalidCommandError(RunError, TypeError):
+    """A `Command` was given a ``goto`` it cannot follow."""
+
+    def __init__(self, goto: Any, bad: Any) -> None:
+        self.goto, self.bad = goto, bad
+        super().__init__(
+            f"Command(goto={goto!r:.80}): {bad!r:.80} ({type(bad).__name__}) is neither a node "
+            "name nor a Send; goto takes a node name, a Send, or a list or tuple of them"
+        )
+
+
+class InvalidInputError(RunError):
+    """A run's input does not fit the graph's state model: unknown or invalid fields."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        unknown: Iterable[str] = (),
+        fields: Iterable[str] = (),
+        invalid: Mapping[str, str] | None = None,
+    ) -> None:
+        self.model = model
+        self.unknown = sorted(unknown)
+        self.invalid = dict(invalid or {})
+        if self.unknown:
+            message = (
+                f"run input names {', '.join(map(repr, self.unknown))}, not a field of state "
+                f"{model!r}; fields are: {', '.join(sorted(fields))}. Remove it from the input "
+                "or add the field to the model"
+            )
+        else:
+            problems = "; ".join(f"field {k!r}: {v}" for k, v in self.invalid.items())
+            message = (
+                f"run input is not a valid {model!r}: {problems}. Fix the input value(s) to "
+                "match the state model"
+            )
+        super().__init__(message)
+
+
 class StoreError(OrchestratorError):
     """A store cannot be used: not a database, someone else's database, a newer schema, or a
     database error. Nothing was written."""
@@ -260,6 +317,11 @@ class StoreUnavailableError(StoreError):
         )
 
 
+class TransientStoreError(StoreError):
+    """A store error that may pass if tried again: a database locked by another writer, a lost
+    connection. Run writers retry it with backoff before giving up (`StoreUnavailableError`)."""
+
+
 class UnstorableValueError(StoreError):
     """A node wrote a value the store cannot keep as JSON (so the stored run would differ)."""
 
@@ -269,6 +331,51 @@ class UnstorableValueError(StoreError):
             f"node {node!r} wrote field {field!r} a value the store cannot keep: {reason}; "
             "write a JSON-compatible value (or a pydantic model of a declared type)"
         )
+
+
+class CorruptRunError(StoreError):
+    """A stored row of a run cannot be read back: it was edited by hand or damaged. Nothing was
+    changed, and the run's other rows and every other run stay readable.
+
+    ``row`` says which: "run", "checkpoint", "pending write", "events" or "resume values";
+    ``step`` is the step the row belongs to, when it has one.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        step: int | None,
+        row: str,
+        cause: BaseException | str,
+        where: str | None = None,
+    ) -> None:
+        self.run_id, self.step, self.row, self.where = run_id, step, row, where
+        what = "run row" if row == "run" else row
+        at = "" if step is None else f" of step {step}"
+        place = f" in {where}" if where else ""
+        fix = (
+            "delete the run or restore the store from a backup"
+            if row == "run"
+            else "fork the run from an earlier step, or restore the store from a backup"
+        )
+        super().__init__(
+            f"run {run_id!r}: its stored {what}{at}{place} cannot be read back "
+            f"({_brief(cause)}); the row was edited or damaged. To go on, {fix}"
+        )
+
+
+def _brief(cause: BaseException | str) -> str:
+    """The cause on one line and in at most about 200 characters: a damaged row's value can be
+    huge, and an error naming it would be too."""
+    if isinstance(cause, str):
+        text = cause
+    else:
+        try:
+            text = f"{type(cause).__name__}: {str(cause)[:400]}"
+        except Exception:  # a value that cannot even be shown
+            text = type(cause).__name__
+    text = " ".join(text[:400].split())
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 class WriteFailedError(RunError):

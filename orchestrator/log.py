@@ -5,14 +5,16 @@ they cannot disagree about what happened."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from .context import Failure
 from .errors import CheckpointMismatchError, OrchestratorError, StoreError
-from .records import Checkpoint, TaskWrite, decode_writes
-from .run import RunState
+from .records import Checkpoint, TaskWrite, decode_writes, to_json
+from .run import Arrival, RunState
 
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
@@ -90,19 +92,46 @@ def run_state(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoi
         tasks=[
             t.task(graph.nodes[t.node].index if t.node in graph.nodes else 0) for t in last.tasks
         ],
-        joins={k: list(v) for k, v in last.joins.items()},
+        joins=joins_from_json(last.joins),
         visits=visits,
         edge_counts=counts,
         seq=last.seq,
     )
 
 
+def joins_to_json(joins: dict[str, list[Arrival]]) -> dict[str, list[Any]]:
+    """Join arrivals as a checkpoint keeps them: a source name, or ``[source, payload,
+    failure]`` for an arrival that carried a payload or a failure."""
+    if not joins:
+        return {}
+    if all(type(a) is str for arrivals in joins.values() for a in arrivals):
+        return {name: list(arrivals) for name, arrivals in joins.items()}
+    return {
+        name: [
+            a
+            if isinstance(a, str)
+            else [a[0], to_json(a[1]), dataclasses.asdict(a[2]) if a[2] is not None else None]
+            for a in arrivals
+        ]
+        for name, arrivals in joins.items()
+    }
+
+
+def joins_from_json(joins: dict[str, list[Any]]) -> dict[str, list[Arrival]]:
+    """`joins_to_json` read back."""
+    return {
+        name: [
+            a if isinstance(a, str) else (a[0], a[1], Failure(**a[2]) if a[2] else None)
+            for a in arrivals
+        ]
+        for name, arrivals in joins.items()
+    }
+
+
 def _damaged(run_id: str, step: int, exc: BaseException) -> StoreError:
-    return StoreError(
-        f"run {run_id!r}: the checkpoint of step {step} cannot be read back "
-        f"({type(exc).__name__}: {str(exc)[:200]}); the row was edited or damaged. Fork the run "
-        "from an earlier step, or restore the store from a backup"
-    )
+    from .errors import CorruptRunError
+
+    return CorruptRunError(run_id, step, "checkpoint", exc)
 
 
 def _short(exc: ValidationError) -> str:

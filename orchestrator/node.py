@@ -4,12 +4,13 @@ edge) that the scheduler applies around it. Policies are data, not code."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .errors import InvalidGraphError
+from .edge import Send
+from .errors import InvalidCommandError, InvalidGraphError
 
 
 class NodeKind(StrEnum):
@@ -52,16 +53,43 @@ class RetryPolicy:
         return float(min(self.max_delay, self.initial_delay * self.backoff ** (attempt - 1)))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Command:
     """A node result that both updates state and chooses where to go next.
 
-    ``goto`` replaces the node's own out-edges for this visit; every target must be declared
-    with ``add_node(..., goto=[...])`` (agent handoffs are declared for you).
+    ``goto`` replaces the node's own out-edges for this visit: a node name, a `Send` (a task
+    with a payload), or a list of them. Every target must be declared with
+    ``add_node(..., goto=[...])`` (agent handoffs are declared for you).
+
+        >>> Command(update={"n": 1}, goto="review").goto
+        ('review',)
     """
 
-    update: Mapping[str, Any] | None = None
-    goto: tuple[Any, ...] = ()
+    update: Mapping[str, Any] | None
+    goto: tuple[str | Send, ...]
+
+    # An explicit __init__ rather than __post_init__, so ``goto`` can take a single target
+    # while the attribute the scheduler reads stays a tuple.
+    def __init__(
+        self,
+        update: Mapping[str, Any] | None = None,
+        goto: str | Send | Sequence[str | Send] | None = (),
+    ) -> None:
+        object.__setattr__(self, "update", update)
+        object.__setattr__(self, "goto", _targets(goto))
+
+
+def _targets(goto: object) -> tuple[str | Send, ...]:
+    if goto is None:
+        return ()
+    if isinstance(goto, (str, Send)):
+        return (goto,)
+    if not isinstance(goto, (list, tuple)):
+        raise InvalidCommandError(goto, goto)
+    for target in goto:
+        if not isinstance(target, (str, Send)):
+            raise InvalidCommandError(goto, target)
+    return tuple(goto)
 
 
 #: The call of a node: ``call(state)`` or ``call(state, ctx)`` (see `Node.takes_ctx`) returns an

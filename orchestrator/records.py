@@ -10,15 +10,16 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from pydantic_core import to_json as _to_json
 from pydantic_core import to_jsonable_python
 
 from . import events as ev
 from .context import Failure
+from .errors import CorruptRunError
 from .run import Outcome, Task
 
 if TYPE_CHECKING:
@@ -35,6 +36,27 @@ RICH_EVENTS = (
     ev.NodeRetried,
     ev.Interrupted,
 )
+
+
+#: What reading back a damaged row raises from deep inside json and pydantic: a ValidationError
+#: and a JSONDecodeError are ValueErrors, so is an integer past Python's digit limit; a document
+#: nested deeper than the interpreter's stack is a RecursionError.
+DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
+
+_STATUSES = frozenset(status.value for status in ev.RunStatus)
+_FAILURE: TypeAdapter[Failure] = TypeAdapter(Failure)
+
+
+def _corrupt(
+    run_id: str, step: int | None, row: str, exc: BaseException, where: str | None = None
+) -> CorruptRunError:
+    cause: BaseException | str = exc
+    if isinstance(exc, ValidationError):  # its str spans lines and ends in a URL
+        errors = exc.errors(include_url=False, include_input=False)
+        cause = "ValidationError: " + "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in errors[:3]
+        )
+    return CorruptRunError(run_id, step, row, cause, where)
 
 
 def to_json(value: Any) -> Any:
@@ -183,11 +205,27 @@ def run_values(run: RunRecord) -> tuple[Any, ...]:
     return tuple(json.dumps(run.waiting) if f == "waiting" else getattr(run, f) for f in RUN_FIELDS)
 
 
-def run_from_row(row: Sequence[Any]) -> RunRecord:
-    """A row of the runs table (columns `RUN_COLUMNS`) as a validated run record."""
-    data = dict(zip(RUN_FIELDS, row, strict=True))
-    data["waiting"] = json.loads(data["waiting"] or "[]")
-    return RunRecord.model_validate(data)
+def run_from_row(row: Sequence[Any], where: str | None = None) -> RunRecord:
+    """A row of the runs table (columns `RUN_COLUMNS`) as a validated run record;
+    `CorruptRunError` when it was damaged (``where`` names the store in the message)."""
+    try:
+        data = dict(zip(RUN_FIELDS, row, strict=True))
+        data["waiting"] = json.loads(data["waiting"] or "[]")
+        record = RunRecord.model_validate(data)
+        if record.status not in _STATUSES:
+            raise ValueError(
+                f"status {record.status[:40]!r} is not one of {', '.join(sorted(_STATUSES))}"
+            )
+        for waiting in record.waiting:
+            if not (
+                isinstance(waiting.get("task_id"), int)
+                and isinstance(waiting.get("node"), str)
+                and "request" in waiting
+            ):
+                raise ValueError("an entry of waiting lacks its task_id, node or request")
+    except DECODE_ERRORS as exc:
+        raise _corrupt(str(row[0]) if row else "?", None, "run", exc, where) from exc
+    return record
 
 
 @dataclasses.dataclass(slots=True)
@@ -250,7 +288,7 @@ class Checkpoint:
     # task id, node, start (seconds after the run was created), duration, attempt
     timing: list[tuple[int, str, float, float, int]] = dataclasses.field(default_factory=list)
     tasks: list[TaskRecord] = dataclasses.field(default_factory=list)  # the next step
-    joins: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    joins: dict[str, list[Any]] = dataclasses.field(default_factory=dict)  # see log.joins_to_json
     seq: int = 0
     snapshot: Snapshot | None = None
 
@@ -313,9 +351,62 @@ def _task_json(task: TaskRecord) -> dict[str, Any]:
     return data
 
 
-def decode_checkpoint(run_id: str, step: int, text: str) -> Checkpoint:
-    """A stored checkpoint, validated into `Checkpoint` (nothing else can come out)."""
+def decode_checkpoint(run_id: str, step: int, text: str, where: str | None = None) -> Checkpoint:
+    """A stored checkpoint, validated into `Checkpoint` (nothing else can come out);
+    `CorruptRunError` when the row was damaged (``where`` names the store in the message)."""
+    try:
+        checkpoint = _checkpoint_from_json(run_id, step, text)
+        for task in checkpoint.tasks:
+            if task.error is not None:
+                task.error = _failure(task.error)
+        for arrivals in checkpoint.joins.values():
+            arrivals[:] = [_arrival(a) for a in arrivals]
+    except DECODE_ERRORS as exc:
+        raise _corrupt(run_id, step, "checkpoint", exc, where) from exc
+    return checkpoint
+
+
+def decode_log(
+    run_id: str, rows: Iterable[tuple[int, Any]], where: str | None = None
+) -> list[Checkpoint]:
+    """A run's stored checkpoints, ``(step, text)`` in step order, decoded (`decode_checkpoint`).
+
+    The first must hold a snapshot: every log starts with one, and reading from the latest
+    snapshot starts there. Without it nothing can be rebuilt, so it is a `CorruptRunError`.
+    """
+    checkpoints = [decode_checkpoint(run_id, step, text, where) for step, text in rows]
+    if not checkpoints:
+        raise CorruptRunError(run_id, None, "checkpoint", "the run has no checkpoint left", where)
+    if checkpoints[0].snapshot is None:
+        raise CorruptRunError(
+            run_id,
+            checkpoints[0].step,
+            "checkpoint",
+            "the log starts here, but the row holds no snapshot of the state",
+            where,
+        )
+    return checkpoints
+
+
+def _failure(data: Any) -> dict[str, Any]:
+    """A stored `Failure`, checked to build one again (its fields and their types)."""
+    return dataclasses.asdict(_FAILURE.validate_python(data))
+
+
+def _arrival(arrival: Any) -> Any:
+    """A stored join arrival (see `log.joins_to_json`), checked to read back."""
+    if isinstance(arrival, str):
+        return arrival
+    if not (isinstance(arrival, list) and len(arrival) == 3 and isinstance(arrival[0], str)):
+        raise TypeError("a join arrival is a source name or [source, payload, failure]")
+    source, payload, failure = arrival
+    return [source, payload, _failure(failure) if failure else None]
+
+
+def _checkpoint_from_json(run_id: str, step: int, text: str) -> Checkpoint:
     data = json.loads(text)
+    if not isinstance(data, dict):
+        raise TypeError(f"a checkpoint is a JSON object, not {type(data).__name__}")
     tasks = data.get("k", [])
     edges = []
     for edge in data.get("e", []):
@@ -381,11 +472,69 @@ class PendingWrite(BaseModel):
         )
 
     def outcome(self, task: Task, before: BaseModel) -> Outcome:
-        failure = Failure(**self.failure) if self.failure else None
+        """The outcome again; `CorruptRunError` when a stored reference does not resolve."""
+        failure = Failure(**self.failure) if self.failure else None  # checked by decode_pending
         goto = tuple(self.goto) if self.goto is not None else None
         writes = [(0, "", w) for w in [*self.pre, self.update]]
-        decoded = [u for _, _, u in decode_writes(writes, before)]
+        try:
+            decoded = [u for _, _, u in decode_writes(writes, before)]
+        except DECODE_ERRORS as exc:
+            raise _corrupt(self.run_id, self.step, "pending write", exc) from exc
         return Outcome(task, self.attempt, decoded[-1], goto, failure, pre=decoded[:-1] or None)
+
+
+def decode_pending(run_id: str, step: int, text: str, where: str | None = None) -> PendingWrite:
+    """A stored pending write of ``step``; `CorruptRunError` when the row was damaged."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError(f"a pending write is a JSON object, not {type(data).__name__}")
+        # Where the row is stored says whose it is, whatever its text says.
+        pending = PendingWrite.model_validate({**data, "run_id": run_id, "step": step})
+        if pending.failure is not None:
+            pending.failure = _failure(pending.failure)
+    except DECODE_ERRORS as exc:
+        raise _corrupt(run_id, step, "pending write", exc, where) from exc
+    return pending
+
+
+def decode_ran(run_id: str, step: int, text: Any, where: str | None = None) -> list[str]:
+    """The nodes a stored checkpoint ran (its ``r``, as JSON text; None when it ran none)."""
+    if text is None:
+        return []
+    try:
+        ran = json.loads(text)
+        if not (isinstance(ran, list) and all(isinstance(node, str) for node in ran)):
+            raise TypeError(f"the nodes ran are a list of names, not {type(ran).__name__}")
+    except DECODE_ERRORS as exc:
+        raise _corrupt(run_id, step, "checkpoint", exc, where) from exc
+    return ran
+
+
+def decode_event_row(run_id: str, step: Any, text: Any, where: str | None = None) -> Any:
+    """A stored rich event as its JSON object (`decode_event` rebuilds the event)."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError(f"an event is a JSON object, not {type(data).__name__}")
+    except DECODE_ERRORS as exc:
+        raise _corrupt(run_id, _step(step), "events", exc, where) from exc
+    return data
+
+
+def decode_resume(run_id: str, text: Any, where: str | None = None) -> Any:
+    """A stored resume value: ``{"answer": ..., "asked": ...}`` (see `CompiledGraph.resume`)."""
+    try:
+        entry = json.loads(text)
+        if not (isinstance(entry, dict) and "answer" in entry):
+            raise TypeError(f"a resume value is an object with an answer, not {entry!r:.60}")
+    except DECODE_ERRORS as exc:
+        raise _corrupt(run_id, None, "resume values", exc, where) from exc
+    return entry
+
+
+def _step(value: Any) -> int | None:
+    return value if type(value) is int else None
 
 
 _EVENT_TYPES: dict[str, type[ev.Event]] = {
@@ -402,13 +551,31 @@ def event_to_json(event: ev.Event) -> dict[str, Any]:
     return result
 
 
+_EVENT_ADAPTERS: dict[type[ev.Event], TypeAdapter[Any]] = {}
+
+
 def event_from_json(data: dict[str, Any]) -> ev.Event:
-    """Rebuild an event; only the event classes of this package can come out."""
+    """Rebuild an event, its fields checked against their types; only the event classes of this
+    package can come out."""
     kind = _EVENT_TYPES.get(str(data.get("type")))
     if kind is None:
-        raise ValueError(f"unknown event type {data.get('type')!r}")
+        raise ValueError(f"unknown event type {str(data.get('type'))[:40]!r}")
+    adapter = _EVENT_ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _EVENT_ADAPTERS[kind] = TypeAdapter(kind)
     names = {f.name for f in dataclasses.fields(kind)}
-    return kind(**{k: v for k, v in data.items() if k in names})
+    event: ev.Event = adapter.validate_python({k: v for k, v in data.items() if k in names})
+    return event
+
+
+def decode_event(run_id: str, data: Any, where: str | None = None) -> ev.Event:
+    """A stored event rebuilt (`event_from_json`) from what `Store.events` read; a
+    `CorruptRunError` naming the event's step when it cannot be."""
+    try:
+        return event_from_json(data)
+    except DECODE_ERRORS as exc:
+        step = data.get("step") if isinstance(data, dict) else None
+        raise _corrupt(run_id, _step(step), "events", exc, where) from exc
 
 
 def graph_hash(graph: CompiledGraph[Any]) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from .errors import OrchestratorError, ResumeError, StoreError, UnknownFieldError
 from .events import (
@@ -33,7 +33,7 @@ from .events import (
     StepStarted,
 )
 from .log import Folded, fold, run_state
-from .records import event_from_json, to_json
+from .records import decode_event, to_json
 from .run import RunOptions, RunResult, RunState
 from .store import Store
 
@@ -140,7 +140,9 @@ async def replay_recorded(
     recording: dict[str, deque[dict[str, Any]]] = {}
     for data in await store.events(run_id):
         if data.get("type") == "ModelCalled":
-            recording.setdefault(data["request_digest"], deque()).append(data)
+            called = decode_event(run_id, data, store.where)
+            assert isinstance(called, ModelCalled)
+            recording.setdefault(called.request_digest, deque()).append(data)
     first = checkpoints[0]
     assert first.snapshot is not None
     if record.parent_run is None and first.step == 0:
@@ -221,10 +223,7 @@ async def load_result(graph: CompiledGraph[Any], store: Store, run_id: str) -> R
     checkpoints = await store.checkpoints(run_id, from_snapshot=False)
     rich: dict[int, list[Event]] = {}
     for data in await store.events(run_id):
-        try:
-            event = event_from_json(data)
-        except (TypeError, ValueError, ValidationError):
-            continue
+        event = decode_event(run_id, data, store.where)
         rich.setdefault(int(getattr(event, "step", 0)), []).append(event)
     events: list[Event] = [RunStarted(run_id, record.graph)]
     folded = fold(graph, run_id, checkpoints)

@@ -38,6 +38,11 @@ class RunOptions:
     executor: Any = None
 
 
+#: One arrival at a join: the source's name, or (source, payload, failure) when the edge carried
+#: a `Send` payload or an ``on_error`` failure.
+Arrival = str | tuple[str, Any, Failure | None]
+
+
 @dataclass(slots=True)
 class Task:
     """One execution of a node in a step. ``order`` fixes where its update is applied."""
@@ -96,7 +101,9 @@ class RunState:
     started: bool = False
     tasks: list[Task] = field(default_factory=list)
     pending: dict[int, Outcome] = field(default_factory=dict)
-    joins: dict[str, list[str]] = field(default_factory=dict)
+    # join -> its arrivals so far: a source name, or (source, payload, failure) when the edge
+    # carried a Send payload or an on_error failure
+    joins: dict[str, list[Arrival]] = field(default_factory=dict)
     visits: dict[str, int] = field(default_factory=dict)
     edge_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     path: list[str] = field(default_factory=list)

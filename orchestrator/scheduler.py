@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from .context import Context, Failure, Interrupt
 from .edge import Cap, Edge, EdgeKind, Route, Send, resolve_target, route_label
 from .errors import (
+    ConflictingWritesError,
     EngineError,
     InvalidUpdateError,
     LeaseLostError,
@@ -27,8 +28,10 @@ from .errors import (
     OrchestratorError,
     RouteError,
     RouterFailedError,
+    StateValidationError,
     StepLimitExceededError,
     StoreUnavailableError,
+    WriteFailedError,
 )
 from .events import (
     Event,
@@ -47,6 +50,7 @@ from .frontier import Frontier
 from .ids import END, START
 from .node import Command, Node, NodeKind
 from .run import Outcome, RunState, Task, Waiting
+from .threads import Attempt
 
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
@@ -233,13 +237,18 @@ class Scheduler:
             if o.update:
                 writes.append((o.task.node, o.update))
                 owners.append(o.task.id)
-        rs.state = self.schema.apply(rs.state, writes, step, owners)
-        path, visits = rs.path, rs.visits
-        for o in outcomes:
-            name = o.task.node
-            path.append(name)
-            visits[name] = visits.get(name, 0) + 1
-        return self._plan(rs, step, outcomes, writes, emit)
+        before = rs.state, rs.step, rs.seq, len(rs.path)
+        try:
+            rs.state = self.schema.apply(rs.state, writes, step, owners)
+            path, visits = rs.path, rs.visits
+            for o in outcomes:
+                name = o.task.node
+                path.append(name)
+                visits[name] = visits.get(name, 0) + 1
+            return self._plan(rs, step, outcomes, writes, emit)
+        except Exception as exc:
+            self._undo(rs, before, outcomes, exc)
+            raise
 
     def _barrier_one(
         self, rs: RunState, step: int, outcome: Outcome, emit: Emit
@@ -249,11 +258,43 @@ class Scheduler:
         writes: list[tuple[str, Mapping[str, Any]]] = (
             [(name, outcome.update)] if outcome.update else []
         )
-        rs.state = self.schema.apply(rs.state, writes, step)
-        rs.path.append(name)
+        before = rs.state, rs.step, rs.seq, len(rs.path)
+        try:
+            rs.state = self.schema.apply(rs.state, writes, step)
+            rs.path.append(name)
+            visits = rs.visits
+            visits[name] = visits.get(name, 0) + 1
+            return self._plan(rs, step, [outcome], writes, emit)
+        except Exception as exc:
+            self._undo(rs, before, [outcome], exc)
+            raise
+
+    def _undo(
+        self,
+        rs: RunState,
+        before: tuple[BaseModel, int, int, int],
+        outcomes: list[Outcome],
+        exc: Exception,
+    ) -> None:
+        """A barrier that failed (a write refused, a router raised) leaves the run as it was
+        before it: the state, path, visits, edge counts and joins of the last step that
+        committed. What finished is kept pending, so a resume runs again only the tasks whose
+        writes were refused and evaluates the routers again."""
+        rs.state, rs.step, rs.seq, length = before
         visits = rs.visits
-        visits[name] = visits.get(name, 0) + 1
-        return self._plan(rs, step, [outcome], writes, emit)
+        for name in rs.path[length:]:
+            left = visits.get(name, 0) - 1
+            if left > 0:
+                visits[name] = left
+            else:
+                visits.pop(name, None)
+        del rs.path[length:]
+        blamed: set[str] = set()
+        if isinstance(exc, (StateValidationError, WriteFailedError, InvalidUpdateError)):
+            blamed.add(exc.node)
+        elif isinstance(exc, ConflictingWritesError):
+            blamed.update(exc.nodes)
+        rs.pending = {o.task.id: o for o in outcomes if o.done and o.task.node not in blamed}
 
     def _plan(
         self,
@@ -384,6 +425,7 @@ class Scheduler:
             attempt = task.attempts
             assert policy is not None
             await asyncio.sleep(policy.delay(attempt))
+        overrun: Attempt | None = None  # a timed sync attempt that may still be running
         while True:
             attempt += 1
             task.attempts = attempt
@@ -402,7 +444,21 @@ class Scheduler:
                     if node.timeout is None:
                         out = call(*args)
                     else:
-                        out = await asyncio.wait_for(asyncio.to_thread(call, *args), node.timeout)
+                        if overrun is not None and not await overrun.settle(node.timeout):
+                            # The attempt that timed out is still running: a retry beside it
+                            # could do its side effects twice at once.
+                            return self._failed(
+                                rs,
+                                step,
+                                task,
+                                node,
+                                attempt,
+                                NodeTimeoutError(node.name, node.timeout, still_running=True),
+                                emit,
+                            )
+                        overrun = Attempt(node.name, call, args)
+                        out = await overrun.wait(node.timeout)
+                        overrun = None
                 elif node.timeout is None:
                     out = await call(*args)
                 else:
@@ -588,24 +644,30 @@ class Scheduler:
     # --- the barrier: where the run goes next --------------------------------------------
 
     def _advance(self, rs: RunState, outcomes: list[Outcome], emit: Emit) -> list[Task]:
-        """Evaluate out-edges of the finished tasks (or of START) and return the next step."""
-        nxt = Frontier(self, rs, emit)
+        """Evaluate out-edges of the finished tasks (or of START) and return the next step.
+        Nothing is announced, and nothing of the run state is left changed, unless every edge
+        of the step could be followed."""
+        nxt = Frontier(self, rs)
         state = rs.state
-        if not outcomes:
-            self._follow(nxt, START, None, state)
-        for o in outcomes:
-            source = o.task.node
-            if o.failure is not None:
-                node = self.nodes[source]
-                assert node.on_error is not None
-                nxt.go(source, node.on_error, EdgeKind.ERROR, "on error", error=o.failure)
-            elif o.goto is not None:
-                self._goto(nxt, source, o.goto)
-            else:
-                self._follow(nxt, source, o, state)
-        if rs.joins or len(nxt.tasks) > 1:
-            nxt.release_joins()
-        return nxt.tasks
+        try:
+            if not outcomes:
+                self._follow(nxt, START, None, state)
+            for o in outcomes:
+                source = o.task.node
+                if o.failure is not None:
+                    node = self.nodes[source]
+                    assert node.on_error is not None
+                    nxt.go(source, node.on_error, EdgeKind.ERROR, "on error", error=o.failure)
+                elif o.goto is not None:
+                    self._goto(nxt, source, o.goto)
+                else:
+                    self._follow(nxt, source, o, state)
+            if rs.joins or len(nxt.tasks) > 1:
+                nxt.release_joins()
+        except Exception:
+            nxt.undo()
+            raise
+        return nxt.commit(emit)
 
     def _follow(self, nxt: Frontier, source: str, o: Outcome | None, state: BaseModel) -> None:
         edges, routes = self.exits[source]

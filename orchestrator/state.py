@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import (
     ConflictingWritesError,
     InvalidGraphError,
+    InvalidInputError,
     StateValidationError,
     UnknownFieldError,
     WriteFailedError,
@@ -29,7 +30,15 @@ Write = tuple[str, Mapping[str, Any]]
 class StateSchema(Generic[S]):
     """Knows a state model's fields and reducers, and applies updates to its instances."""
 
-    __slots__ = ("_frozen", "_validator", "extra_allowed", "fields", "model", "reducers")
+    __slots__ = (
+        "_frozen",
+        "_input_keys",
+        "_validator",
+        "extra_allowed",
+        "fields",
+        "model",
+        "reducers",
+    )
 
     def __init__(self, model: type[S]) -> None:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -46,16 +55,35 @@ class StateSchema(Generic[S]):
         self.extra_allowed = model.model_config.get("extra") == "allow"
         self._frozen = bool(model.model_config.get("frozen"))
         self._validator = model.__pydantic_validator__
+        self._input_keys = self.fields | _aliases(model)
 
     def coerce(self, value: S | Mapping[str, Any] | None) -> S:
-        """Turn a run's input (a model instance, a dict, or None for defaults) into state."""
+        """Turn a run's input (a model instance, a dict, or None for defaults) into state.
+
+        Raises `InvalidInputError` naming the fields the model does not have, or the fields
+        whose values do not validate.
+        """
         if isinstance(value, self.model):
             return value
         if value is None:
             return self.model()
         if isinstance(value, BaseModel):
             value = value.model_dump(exclude_unset=True)
-        return self.model.model_validate(value)
+        name = self.model.__name__
+        if isinstance(value, Mapping) and not self.extra_allowed:
+            # pydantic would drop these silently (extra="ignore", its default).
+            unknown = [key for key in value if key not in self._input_keys]
+            if unknown:
+                raise InvalidInputError(name, unknown=map(str, unknown), fields=self.fields)
+        try:
+            return self.model.model_validate(value)
+        except ValidationError as exc:
+            invalid: dict[str, str] = {}
+            for err in exc.errors(include_url=False):
+                where = ".".join(map(str, err["loc"])) or "(input)"
+                detail = f"{err['msg']} (got {err.get('input')!r:.80})"
+                invalid[where] = f"{invalid[where]}; {detail}" if where in invalid else detail
+            raise InvalidInputError(name, invalid=invalid) from exc
 
     def check_key(self, node: str, key: str) -> None:
         if key not in self.fields and not self.extra_allowed:
@@ -157,6 +185,21 @@ class StateSchema(Generic[S]):
                     raise WriteFailedError(label, key, exc) from exc
                 values = dict(new.__dict__)
         return self.model.model_validate(values)
+
+
+def _aliases(model: type[BaseModel]) -> frozenset[str]:
+    """The input keys a model accepts besides its field names (aliases, alias choices)."""
+    from pydantic import AliasChoices, AliasPath
+
+    keys: set[str] = set()
+    for info in model.model_fields.values():
+        for alias in (info.alias, info.validation_alias):
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+            for choice in choices:
+                first = choice.path[0] if isinstance(choice, AliasPath) else choice
+                if isinstance(first, str):
+                    keys.add(first)
+    return frozenset(keys)
 
 
 def _assign_replaces_dict() -> bool:

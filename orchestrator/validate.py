@@ -151,6 +151,8 @@ def check(graph: Graph[Any]) -> Topology:
         if _bounded(graph, g, scc, capped_edges):
             continue
         raise UnboundedCycleError(_one_cycle(g, scc))
+    if loop := _unconditional_cycle(graph, capped_edges):
+        raise UnboundedCycleError(loop, unconditional=True)
 
     # For each join, the nodes from which it can still be reached: a live task at one of them
     # means a branch may still arrive.
@@ -171,6 +173,38 @@ def _bounded(graph: Graph[Any], g: Any, scc: set[str], capped: set[tuple[str, st
             if target not in scc and kind in conditional:
                 return True
     return False
+
+
+def _unconditional_cycle(graph: Graph[Any], capped: set[tuple[str, str]]) -> list[str] | None:
+    """A cycle no run can stop: uncapped plain edges between nodes that always take them.
+
+    A node always takes its plain edges (a route only adds targets), unless it has max_visits,
+    may return a `Command` (goto), or leaves through on_error.
+    """
+    import networkx as nx
+
+    def always_follows(name: str) -> bool:
+        node = graph.nodes.get(name)
+        return (
+            node is not None and node.max_visits is None and not node.goto and node.on_error is None
+        )
+
+    plain = nx.DiGraph()
+    for edge in graph.edges:
+        if (
+            edge.kind is EdgeKind.NORMAL
+            and edge.when is None
+            and (edge.source, edge.target) not in capped
+            and always_follows(edge.source)
+            and always_follows(edge.target)
+        ):
+            plain.add_edge(edge.source, edge.target)
+    for scc in nx.strongly_connected_components(plain):
+        (first, *_) = scc
+        if len(scc) > 1 or plain.has_edge(first, first):
+            ordered = [n for n in graph.nodes if n in scc]
+            return _one_cycle(plain, ordered)
+    return None
 
 
 def _one_cycle(g: Any, scc: Iterable[str]) -> list[str]:

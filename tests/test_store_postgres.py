@@ -146,8 +146,8 @@ async def exercise(store: Any) -> dict[str, Any]:
     await store.save_events("r1", 2, [{"type": "Interrupted", "request": "ok?"}])
     await store.save_events("r1", 2, [])
     await store.add_resume("r1", 3, {"answer": "yes"})
-    await store.add_resume("r1", 3, "and again")
-    await store.add_resume("r1", 2, None)
+    await store.add_resume("r1", 3, {"answer": "and again", "asked": None})
+    await store.add_resume("r1", 2, {"answer": None})
     snap = Snapshot(state={"n": 2}, visits={"a": 2}, edge_counts=[("a", "a", 1)])
     await store.save_step(
         Checkpoint(run_id="r1", step=2, writes=[("a", {"n": 2})], ran=["b", "c"], snapshot=snap),
@@ -191,7 +191,10 @@ async def test_every_store_call_reads_back_what_sqlite_reads_back(
     assert got == expected
     assert got["path"] == ["a", "b", "c"]
     assert [c.step for c in got["latest"]] == [2]  # from the latest full snapshot on
-    assert got["resumes"] == {2: [None], 3: [{"answer": "yes"}, "and again"]}
+    assert got["resumes"] == {
+        2: [{"answer": None}],
+        3: [{"answer": "yes"}, {"answer": "and again", "asked": None}],
+    }
     assert got["listed"] == [("r1", "waiting"), ("r2", "completed")]
 
 

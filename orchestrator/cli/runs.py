@@ -140,11 +140,16 @@ def show(
         )
 
     record, checkpoints, path, events = run_async(collect())
+    from ..events import ModelCalled
+    from ..records import decode_event
+
     usage: dict[str, dict[str, int]] = {}
-    for event in events:
-        if event.get("type") == "ModelCalled":
-            node = usage.setdefault(event["node"], {})
-            for key, value in event["usage"].items():
+    for data in events:
+        if data.get("type") == "ModelCalled":
+            event = decode_event(run_id, data, opened.where)
+            assert isinstance(event, ModelCalled)
+            node = usage.setdefault(event.node, {})
+            for key, value in event.usage.items():
                 node[key] = node.get(key, 0) + value
     if as_json:
         typer.echo(

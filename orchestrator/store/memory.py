@@ -16,6 +16,7 @@ from ..records import (
     PendingWrite,
     RunRecord,
     decode_checkpoint,
+    decode_log,
     encode_checkpoint,
     to_json,
 )
@@ -83,11 +84,11 @@ class MemoryStore(Store):
         start = 0
         if from_snapshot:
             start = max(i for i, (_, snapshot, _) in enumerate(rows) if snapshot)
-        return [decode_checkpoint(run_id, step, data) for step, _, data in rows[start:]]
+        return decode_log(run_id, ((step, data) for step, _, data in rows[start:]), self.where)
 
     async def path(self, run_id: str) -> list[str]:
         rows = self._checkpoints.get(run_id, [])
-        checkpoints = (decode_checkpoint(run_id, step, data) for step, _, data in rows)
+        checkpoints = (decode_checkpoint(run_id, step, data, self.where) for step, _, data in rows)
         return [node for checkpoint in checkpoints for node in checkpoint.ran]
 
     async def pending(self, run_id: str, step: int) -> list[PendingWrite]:

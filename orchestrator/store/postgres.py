@@ -40,7 +40,11 @@ from ..records import (
     Checkpoint,
     PendingWrite,
     RunRecord,
-    decode_checkpoint,
+    decode_event_row,
+    decode_log,
+    decode_pending,
+    decode_ran,
+    decode_resume,
     dumps,
     encode_checkpoint,
     run_from_row,
@@ -201,7 +205,7 @@ SELECT s.task_id, s.value FROM runs AS r LEFT JOIN resumes AS s ON s.run = r.key
 WHERE r.run_id = %(run_id)s ORDER BY s.task_id, s.seq
 """
 _EVENTS = """
-SELECT e.seq, e.data FROM runs AS r LEFT JOIN events AS e ON e.run = r.key
+SELECT e.seq, e.step, e.data FROM runs AS r LEFT JOIN events AS e ON e.run = r.key
 WHERE r.run_id = %(run_id)s ORDER BY e.seq
 """
 
@@ -563,30 +567,30 @@ class PostgresStore(Store):
             row = await cur.fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
-        return run_from_row(row)
+        return run_from_row(row, self.where)
 
     async def checkpoints(self, run_id: str, *, from_snapshot: bool = True) -> list[Checkpoint]:
         query = _CHECKPOINTS.format(start=_LATEST_SNAPSHOT if from_snapshot else "0")
         rows = await self._rows(run_id, "reading the checkpoints", query)
-        return [decode_checkpoint(run_id, step, data) for step, data in rows]
+        return decode_log(run_id, rows, self.where)
 
     async def path(self, run_id: str) -> list[str]:
         rows = await self._rows(run_id, "reading the path", _PATH)
-        return [node for _, ran in rows for node in json.loads(ran)]
+        return [node for step, ran in rows for node in decode_ran(run_id, step, ran, self.where)]
 
     async def pending(self, run_id: str, step: int) -> list[PendingWrite]:
         rows = await self._rows(run_id, "reading the pending writes", _PENDING, step=step)
-        return [PendingWrite.model_validate_json(data) for _, data in rows]
+        return [decode_pending(run_id, step, data, self.where) for _, data in rows]
 
     async def resumes(self, run_id: str) -> dict[int, list[Any]]:
         found: dict[int, list[Any]] = {}
         for task_id, value in await self._rows(run_id, "reading the resume values", _RESUMES):
-            found.setdefault(task_id, []).append(json.loads(value))
+            found.setdefault(task_id, []).append(decode_resume(run_id, value, self.where))
         return found
 
     async def events(self, run_id: str) -> list[dict[str, Any]]:
         rows = await self._rows(run_id, "reading the events", _EVENTS)
-        return [json.loads(data) for _, data in rows]
+        return [decode_event_row(run_id, step, data, self.where) for _, step, data in rows]
 
     async def _rows(
         self, run_id: str, what: str, query: str, **params: Any
@@ -605,7 +609,7 @@ class PostgresStore(Store):
                 f"SELECT {RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT %s", (limit,)
             )
             rows = await cur.fetchall()
-        return [run_from_row(r) for r in rows]
+        return [run_from_row(r, self.where) for r in rows]
 
 
 def _lease(fence: Any) -> Lease | None:

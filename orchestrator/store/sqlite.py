@@ -25,6 +25,11 @@ from ..records import (
     PendingWrite,
     RunRecord,
     decode_checkpoint,
+    decode_event_row,
+    decode_log,
+    decode_pending,
+    decode_ran,
+    decode_resume,
     dumps,
     encode_checkpoint,
     run_from_row,
@@ -245,7 +250,7 @@ class SQLiteStore(Store):
             ).fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
-        return run_from_row(row)
+        return run_from_row(row, self.where)
 
     async def checkpoints(self, run_id: str, *, from_snapshot: bool = True) -> list[Checkpoint]:
         with self._guard() as db:
@@ -260,16 +265,32 @@ class SQLiteStore(Store):
                 "SELECT id, data FROM checkpoints WHERE id BETWEEN ? AND ? ORDER BY id",
                 (low, high),
             ).fetchall()
-        return [decode_checkpoint(run_id, id_ & _LOW, data) for id_, data in rows]
+        return decode_log(run_id, ((id_ & _LOW, data) for id_, data in rows), self.where)
 
     async def path(self, run_id: str) -> list[str]:
         with self._guard() as db:
-            rows = db.execute(
-                "SELECT json_extract(data, '$.r') FROM checkpoints WHERE id BETWEEN ? AND ? "
-                "ORDER BY id",
-                _span(self._key(db, run_id)),
-            ).fetchall()
-        return [node for (ran,) in rows if ran for node in json.loads(ran)]
+            span = _span(self._key(db, run_id))
+            try:
+                # json_quote keeps an array as it is and quotes a string, so only a list of
+                # names reads back as one; a checkpoint that ran nothing has no "r" (null).
+                rows = db.execute(
+                    "SELECT id, json_quote(json_extract(data, '$.r')) FROM checkpoints "
+                    "WHERE id BETWEEN ? AND ? ORDER BY id",
+                    span,
+                ).fetchall()
+            except sqlite3.OperationalError:
+                # A row SQLite cannot parse as JSON: decode every row here, to name that one.
+                rows = db.execute(
+                    "SELECT id, data FROM checkpoints WHERE id BETWEEN ? AND ? ORDER BY id", span
+                ).fetchall()
+                decoded = [decode_checkpoint(run_id, i & _LOW, d, self.where) for i, d in rows]
+                return [node for checkpoint in decoded for node in checkpoint.ran]
+        return [
+            node
+            for id_, ran in rows
+            if ran != "null"
+            for node in decode_ran(run_id, id_ & _LOW, ran, self.where)
+        ]
 
     async def pending(self, run_id: str, step: int) -> list[PendingWrite]:
         with self._guard() as db:
@@ -277,7 +298,7 @@ class SQLiteStore(Store):
                 "SELECT data FROM pending WHERE run = ? AND step = ? ORDER BY task_id",
                 (self._key(db, run_id), step),
             ).fetchall()
-        return [PendingWrite.model_validate_json(r[0]) for r in rows]
+        return [decode_pending(run_id, step, data, self.where) for (data,) in rows]
 
     async def resumes(self, run_id: str) -> dict[int, list[Any]]:
         with self._guard() as db:
@@ -287,23 +308,23 @@ class SQLiteStore(Store):
             ).fetchall()
         found: dict[int, list[Any]] = {}
         for task_id, value in rows:
-            found.setdefault(task_id, []).append(json.loads(value))
+            found.setdefault(task_id, []).append(decode_resume(run_id, value, self.where))
         return found
 
     async def events(self, run_id: str) -> list[dict[str, Any]]:
         with self._guard() as db:
             rows = db.execute(
-                "SELECT data FROM events WHERE id BETWEEN ? AND ? ORDER BY id",
+                "SELECT step, data FROM events WHERE id BETWEEN ? AND ? ORDER BY id",
                 _span(self._key(db, run_id)),
             ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [decode_event_row(run_id, step, data, self.where) for step, data in rows]
 
     async def list_runs(self, limit: int = 100) -> list[RunRecord]:
         with self._guard() as db:
             rows = db.execute(
                 f"SELECT {RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [run_from_row(r) for r in rows]
+        return [run_from_row(r, self.where) for r in rows]
 
     async def close(self) -> None:
         self._db.close()
