@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as to_json_bytes
 
+from .codec import Unkeepable, encode_value
 from .errors import (
     CheckpointMismatchError,
     ResumeError,
@@ -51,7 +52,7 @@ from .records import (
     known_containers,
     to_json,
 )
-from .run import Outcome, RunState, Waiting
+from .run import Outcome, RunState, Task, Waiting
 from .store import Store
 
 if TYPE_CHECKING:
@@ -145,8 +146,11 @@ class Persister:
                 return
 
     def _snapshot(self, rs: RunState) -> Snapshot:
+        state = rs.state.model_dump(mode="json")
+        for name in self.graph.schema.loose:  # typed Any: keep the values' types (see codec)
+            state[name] = encode_value(getattr(rs.state, name))
         return Snapshot(
-            state=rs.state.model_dump(mode="json"),
+            state=state,
             visits=dict(rs.visits),
             edge_counts=[(s, t, n) for (s, t), n in rs.edge_counts.items()],
         )
@@ -191,11 +195,12 @@ class Persister:
 
     def _pending(self, rs: RunState, step: int, outcome: Outcome) -> PendingWrite:
         try:
-            return PendingWrite.of(rs.run_id, step, outcome, self._known)
-        except PydanticSerializationError as exc:
+            loose = self.graph.schema.loose
+            return PendingWrite.of(rs.run_id, step, outcome, self._known, loose)
+        except (PydanticSerializationError, Unkeepable) as exc:
             task = outcome.task
             owned = [(task.id, task.node, w) for w in [*(outcome.pre or ()), outcome.update or {}]]
-            raise _unstorable(owned, exc) from exc
+            raise _unstorable(owned, [], self.graph.schema.loose, exc) from exc
 
     async def started(self, rs: RunState) -> None:
         self._known = known_containers(rs.state)
@@ -252,19 +257,23 @@ class Persister:
                 owned.extend((task.id, task.node, write) for write in o.pre)
             if o.update:
                 owned.append((task.id, task.node, o.update))  # type: ignore[arg-type]
-        encoded = encode_writes(owned, self._known) if owned else owned
+        loose = self.graph.schema.loose
+        try:
+            encoded = encode_writes(owned, self._known, loose) if owned else owned
+            snapshot = None
+            if self._snapshot_next or (self.snapshot_every and step % self.snapshot_every == 0):
+                snapshot = self._snapshot(rs)
+            checkpoint = self._checkpoint(
+                rs, step, writes=encoded, ran=[o.task.node for o in outcomes], snapshot=snapshot
+            )
+        except Unkeepable as exc:
+            raise _unstorable(owned, rs.tasks, loose, exc) from exc
         self._known = known_containers(rs.state)
         self._started = []
         if self._told:
             self._told = set()
         if self._saved:
             self._saved = set()
-        snapshot = None
-        if self._snapshot_next or (self.snapshot_every and step % self.snapshot_every == 0):
-            snapshot = self._snapshot(rs)
-        checkpoint = self._checkpoint(
-            rs, step, writes=encoded, ran=[o.task.node for o in outcomes], snapshot=snapshot
-        )
         rich, self._rich = self._rich, []
         try:
             try:  # the common case first: one await, no retry wrapper
@@ -272,7 +281,7 @@ class Persister:
             except TransientStoreError:
                 size = await self._try(rs, self.store.save_step, checkpoint, rich, fence=self.fence)
         except PydanticSerializationError as exc:
-            raise _unstorable(owned, exc) from exc
+            raise _unstorable(owned, rs.tasks, loose, exc) from exc
         if snapshot is not None:
             self._since_snapshot, self._last_snapshot = 0, int(size or 0)
             self._snapshot_next = False
@@ -355,22 +364,29 @@ async def load(store: Store, graph: CompiledGraph[Any], run_id: str) -> tuple[Ru
             by_id[task_id].asked = [e.get("asked") for e in entries]
     for pending in await store.pending(run_id, rs.step + 1):
         if pending.attempt and pending.task_id in by_id:  # attempt 0: withdrawn, run it again
-            rs.pending[pending.task_id] = pending.outcome(by_id[pending.task_id], rs.state)
+            task = by_id[pending.task_id]
+            rs.pending[pending.task_id] = pending.outcome(task, rs.state, graph.schema.loose)
     rs.waiting = [
         Waiting(task_id=w["task_id"], node=w["node"], request=w["request"]) for w in record.waiting
     ]
     return rs, record
 
 
-def _unstorable(writes: list[TaskWrite], exc: Exception) -> StoreError:
-    """The write that cannot be stored as JSON, named (never its value: it may be huge)."""
-    for _, node, update in writes:
-        for key, value in update.items():
-            try:
-                to_json_bytes(value)
-            except PydanticSerializationError as bad:
-                reason = str(bad).removeprefix("Error serializing to JSON: ")[:200]
-                return UnstorableValueError(node, key, reason)
+def _unstorable(
+    writes: list[TaskWrite], tasks: list[Task], loose: frozenset[str], exc: Exception
+) -> StoreError:
+    """The write (or Send payload) that cannot be stored as itself, named by node and field
+    (never its value: it may be huge)."""
+    found = [(node, key, value) for _, node, update in writes for key, value in update.items()]
+    found += [(t.node, "payload", t.payload) for t in tasks if t.payload is not None]
+    for node, key, value in found:
+        try:
+            to_json_bytes(encode_value(value) if key in loose or key == "payload" else value)
+        except Unkeepable as bad:
+            return UnstorableValueError(node, key, str(bad)[:200])
+        except PydanticSerializationError as bad:
+            reason = str(bad).removeprefix("Error serializing to JSON: ")[:200]
+            return UnstorableValueError(node, key, reason)
     return StoreError(f"a checkpoint could not be encoded: {str(exc)[:200]}")
 
 

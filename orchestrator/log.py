@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from .codec import decode_value, encode_value
 from .context import Failure
-from .errors import CheckpointMismatchError, OrchestratorError, StoreError
-from .records import Checkpoint, TaskWrite, decode_writes, to_json
+from .errors import CheckpointMismatchError, CorruptRunError, OrchestratorError, StoreError
+from .records import Checkpoint, TaskWrite, decode_writes
 from .run import Arrival, RunState
 
 if TYPE_CHECKING:
@@ -40,7 +41,11 @@ def fold(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) 
     first = checkpoints[0]
     assert first.snapshot is not None
     try:
-        state = graph.schema.model.model_validate(first.snapshot.state)
+        data = first.snapshot.state
+        loose = graph.schema.loose
+        if loose:
+            data = {k: decode_value(v) if k in loose else v for k, v in data.items()}
+        state = graph.schema.model.model_validate(data)
     except ValidationError as exc:
         raise CheckpointMismatchError(run_id, first.step, _short(exc)) from exc
     except DECODE_ERRORS as exc:
@@ -50,15 +55,16 @@ def fold(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) 
     for checkpoint in checkpoints[1:]:
         step = checkpoint.step
         if step != previous + 1:
-            raise StoreError(
-                f"run {run_id!r}: the checkpoints jump from step {previous} to step {step}, so "
-                f"the log has lost step {previous + 1} and the state after it cannot be "
-                "rebuilt; the store was edited or damaged. Fork the run from step "
-                f"{previous} or earlier to go on from what is intact"
+            raise CorruptRunError(
+                run_id,
+                previous + 1,
+                "checkpoint",
+                f"the checkpoints jump from step {previous} to step {step}: this one is lost, "
+                f"so no state after step {previous} can be rebuilt",
             )
         previous = step
         try:
-            writes = decode_writes(checkpoint.writes, state)
+            writes = decode_writes(checkpoint.writes, state, loose)
             state = graph.schema.apply(
                 state, [(n, u) for _, n, u in writes], step, [t for t, _, _ in writes]
             )
@@ -83,16 +89,21 @@ def run_state(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoi
         for source, target, _, _ in entry.checkpoint.edges:
             counts[(source, target)] = counts.get((source, target), 0) + 1
     last = checkpoints[-1]
+    try:
+        tasks = [
+            t.task(graph.nodes[t.node].index if t.node in graph.nodes else 0) for t in last.tasks
+        ]
+        joins = joins_from_json(last.joins)
+    except DECODE_ERRORS as exc:
+        raise _damaged(run_id, last.step, exc) from exc
     return RunState(
         run_id=run_id,
         graph=graph.name,
         state=folded[-1].state,
         step=last.step,
         started=True,
-        tasks=[
-            t.task(graph.nodes[t.node].index if t.node in graph.nodes else 0) for t in last.tasks
-        ],
-        joins=joins_from_json(last.joins),
+        tasks=tasks,
+        joins=joins,
         visits=visits,
         edge_counts=counts,
         seq=last.seq,
@@ -110,7 +121,7 @@ def joins_to_json(joins: dict[str, list[Arrival]]) -> dict[str, list[Any]]:
         name: [
             a
             if isinstance(a, str)
-            else [a[0], to_json(a[1]), dataclasses.asdict(a[2]) if a[2] is not None else None]
+            else [a[0], encode_value(a[1]), dataclasses.asdict(a[2]) if a[2] is not None else None]
             for a in arrivals
         ]
         for name, arrivals in joins.items()
@@ -121,7 +132,9 @@ def joins_from_json(joins: dict[str, list[Any]]) -> dict[str, list[Arrival]]:
     """`joins_to_json` read back."""
     return {
         name: [
-            a if isinstance(a, str) else (a[0], a[1], Failure(**a[2]) if a[2] else None)
+            a
+            if isinstance(a, str)
+            else (a[0], decode_value(a[1]), Failure(**a[2]) if a[2] else None)
             for a in arrivals
         ]
         for name, arrivals in joins.items()

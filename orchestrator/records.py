@@ -18,6 +18,7 @@ from pydantic_core import to_json as _to_json
 from pydantic_core import to_jsonable_python
 
 from . import events as ev
+from .codec import REF, decode_value, encode_value, is_plain
 from .context import Failure
 from .errors import CorruptRunError
 from .run import Outcome, Task
@@ -68,11 +69,6 @@ def dumps(value: Any) -> str:
     return json.dumps(to_json(value), separators=(",", ":"), ensure_ascii=False)
 
 
-#: Marks a stored write value the codec gave a meaning: a reference to the state as it was
-#: before the step (``field``, ``last``, ``items``), or a user dict that happens to hold this
-#: key (``lit``), so that no user value can be mistaken for a reference.
-REF = "$orchestrator-ref"
-
 #: One stored write: the id of the task that made it, its node, and the partial update.
 TaskWrite = tuple[int, str, dict[str, Any]]
 
@@ -104,7 +100,9 @@ def _fingerprint(value: list[Any] | dict[str, Any]) -> tuple[int, int]:
     return len(value), 0
 
 
-def encode_writes(writes: Sequence[TaskWrite], known: Known) -> list[TaskWrite]:
+def encode_writes(
+    writes: Sequence[TaskWrite], known: Known, loose: frozenset[str] = frozenset()
+) -> list[TaskWrite]:
     """Writes as JSON, where a value that *is* an unchanged container of the state before the
     step (see `known_containers`) is stored as a reference to it.
 
@@ -116,6 +114,7 @@ def encode_writes(writes: Sequence[TaskWrite], known: Known) -> list[TaskWrite]:
     for task_id, node, update in writes:
         out: dict[str, Any] = {}
         for key, value in update.items():
+            typed = not (loose and key in loose)  # typed Any: keep the values' types (codec)
             if isinstance(value, (list, dict)) and value and known:
                 ref = _ref(value, known)
                 if ref is not None:
@@ -123,9 +122,10 @@ def encode_writes(writes: Sequence[TaskWrite], known: Known) -> list[TaskWrite]:
                     continue
                 if isinstance(value, list) and any(_ref(item, known) for item in value):
                     # A new list of the state's own containers ([last message], ...).
-                    out[key] = {REF: "items", "items": [_ref_or_json(i, known) for i in value]}
+                    items = [_ref_or_value(i, known, typed) for i in value]
+                    out[key] = {REF: "items", "items": items}
                     continue
-            out[key] = _literal(to_json(value))
+            out[key] = _value(value, typed)
         encoded.append((task_id, node, out))
     return encoded
 
@@ -139,37 +139,56 @@ def _ref(value: Any, known: Known) -> dict[str, str] | None:
     return {REF: found[0], "field": found[1]}
 
 
-def _literal(value: Any) -> Any:
-    """A user value, escaped when it is a dict that holds the codec's marker key."""
-    return {REF: "lit", "v": value} if isinstance(value, dict) and REF in value else value
+def _value(value: Any, typed: bool) -> Any:
+    """A written value as JSON: plain JSON for a field whose type rebuilds it (a user dict
+    holding the marker key escaped), the codec's tagged form for one typed Any."""
+    if typed:
+        data = to_json(value)
+        return {REF: "lit", "v": data} if isinstance(data, dict) and REF in data else data
+    return to_json(value) if is_plain(value) else encode_value(value)
 
 
-def _ref_or_json(item: Any, known: Known) -> Any:
+def _ref_or_value(item: Any, known: Known, typed: bool) -> Any:
     ref = _ref(item, known)
-    return ref if ref is not None else _literal(to_json(item))
+    return ref if ref is not None else _value(item, typed)
 
 
-def _resolve(ref: dict[str, Any], before: BaseModel) -> Any:
+_REFERENCES = frozenset({"field", "last", "items"})
+
+
+def _resolve(ref: dict[str, Any], before: BaseModel, typed: bool) -> Any:
     kind = ref[REF]
-    if kind == "lit":
-        return ref["v"]
     if kind == "items":
-        return [
-            _resolve(item, before) if isinstance(item, dict) and REF in item else item
-            for item in ref["items"]
-        ]
-    current = getattr(before, ref["field"])
-    return current if kind == "field" else current[-1]
+        return [_item(item, before, typed) for item in ref["items"]]
+    if kind in _REFERENCES:
+        current = getattr(before, ref["field"])
+        return current if kind == "field" else current[-1]
+    if typed:
+        if kind != "lit":
+            raise ValueError(f"unknown stored value kind {kind!r:.40}")
+        return ref["v"]
+    return decode_value(ref)
 
 
-def decode_writes(writes: Sequence[TaskWrite], before: BaseModel) -> list[TaskWrite]:
+def _item(item: Any, before: BaseModel, typed: bool) -> Any:
+    if isinstance(item, dict) and REF in item:
+        return _resolve(item, before, typed)
+    return item if typed else decode_value(item)
+
+
+def decode_writes(
+    writes: Sequence[TaskWrite], before: BaseModel, loose: frozenset[str] = frozenset()
+) -> list[TaskWrite]:
     """Stored writes back to values, references resolved against the state before the step."""
     decoded: list[TaskWrite] = []
     for task_id, node, update in writes:
         out = dict(update)
         for key, value in update.items():
+            typed = not (loose and key in loose)
             if isinstance(value, dict) and REF in value:
-                out[key] = _resolve(value, before)
+                out[key] = _resolve(value, before, typed)
+            elif not typed:
+                out[key] = decode_value(value)
         decoded.append((task_id, node, out))
     return decoded
 
@@ -243,9 +262,9 @@ class TaskRecord:
         return cls(
             task.node,
             task.id,
-            None if task.payload is None else to_json(task.payload),
+            None if task.payload is None else encode_value(task.payload),
             dataclasses.asdict(task.error) if task.error else None,
-            to_json(task.resume) if task.resume else [],
+            encode_value(task.resume) if task.resume else [],
         )
 
     def task(self, index: int) -> Task:
@@ -255,9 +274,9 @@ class TaskRecord:
             self.node,
             self.id,
             index << 40 | self.id,
-            self.payload,
+            decode_value(self.payload),
             error,
-            list(self.resume) or None,
+            decode_value(list(self.resume)) or None,
         )
 
 
@@ -454,30 +473,39 @@ class PendingWrite(BaseModel):
     attempt: int = 1
 
     @classmethod
-    def of(cls, run_id: str, step: int, outcome: Outcome, known: Known) -> PendingWrite:
+    def of(
+        cls,
+        run_id: str,
+        step: int,
+        outcome: Outcome,
+        known: Known,
+        loose: frozenset[str] = frozenset(),
+    ) -> PendingWrite:
         """``known`` holds the containers of the state the step started from: values taken
         from it are stored as references (see `encode_writes`), resolved by `outcome` against
         the same state."""
-        writes = [*(outcome.pre or []), outcome.update or {}]
-        encoded = [u for _, _, u in encode_writes([(0, "", dict(w)) for w in writes], known)]
+        writes = [(0, "", dict(w)) for w in [*(outcome.pre or []), outcome.update or {}]]
+        encoded = [u for _, _, u in encode_writes(writes, known, loose)]
         return cls(
             run_id=run_id,
             step=step,
             task_id=outcome.task.id,
             update=encoded[-1],
             pre=encoded[:-1],
-            goto=to_json(list(outcome.goto)) if outcome.goto is not None else None,
+            goto=encode_value(list(outcome.goto)) if outcome.goto is not None else None,
             failure=dataclasses.asdict(outcome.failure) if outcome.failure else None,
             attempt=outcome.attempt,
         )
 
-    def outcome(self, task: Task, before: BaseModel) -> Outcome:
+    def outcome(
+        self, task: Task, before: BaseModel, loose: frozenset[str] = frozenset()
+    ) -> Outcome:
         """The outcome again; `CorruptRunError` when a stored reference does not resolve."""
         failure = Failure(**self.failure) if self.failure else None  # checked by decode_pending
-        goto = tuple(self.goto) if self.goto is not None else None
         writes = [(0, "", w) for w in [*self.pre, self.update]]
         try:
-            decoded = [u for _, _, u in decode_writes(writes, before)]
+            goto = tuple(decode_value(self.goto)) if self.goto is not None else None
+            decoded = [u for _, _, u in decode_writes(writes, before, loose)]
         except DECODE_ERRORS as exc:
             raise _corrupt(self.run_id, self.step, "pending write", exc) from exc
         return Outcome(task, self.attempt, decoded[-1], goto, failure, pre=decoded[:-1] or None)

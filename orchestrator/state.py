@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from .codec import loose_fields
 from .errors import (
     ConflictingWritesError,
     InvalidGraphError,
@@ -36,6 +37,7 @@ class StateSchema(Generic[S]):
         "_validator",
         "extra_allowed",
         "fields",
+        "loose",
         "model",
         "reducers",
     )
@@ -56,6 +58,8 @@ class StateSchema(Generic[S]):
         self._frozen = bool(model.model_config.get("frozen"))
         self._validator = model.__pydantic_validator__
         self._input_keys = self.fields | _aliases(model)
+        # Fields typed Any (anywhere in their type): stored with their values' types kept.
+        self.loose = loose_fields(model)
 
     def coerce(self, value: S | Mapping[str, Any] | None) -> S:
         """Turn a run's input (a model instance, a dict, or None for defaults) into state.
