@@ -4,7 +4,9 @@ Same tables and records as the SQLite store, plus a lease on every run row (owne
 expiry) so exactly one host writes a run at a time. A writer passes its `Lease` as ``fence``
 and a write whose epoch is no longer current is refused with `LeaseLostError`, atomically with
 the write itself. Every write is one autocommitted statement (data-modifying CTEs), so a
-checkpoint costs one round trip and no ``BEGIN``/``COMMIT`` pair.
+checkpoint costs one round trip and no ``BEGIN``/``COMMIT`` pair. What may pass if tried again
+(a lost connection, a server restarting, a lock or serialization conflict) raises
+`TransientStoreError`, which a run retries on a new connection; the rest is a `StoreError`.
 
     store = PostgresStore("postgresql://app@db.internal/orchestrator")
     result = await graph.run({"topic": "x"}, store=store)
@@ -32,7 +34,7 @@ except ImportError as exc:  # the optional extra is not installed
         "the PostgreSQL store needs psycopg 3: pip install 'orchestrator[postgres]'"
     ) from exc
 
-from ..errors import LeaseLostError, RunNotFoundError, StoreError
+from ..errors import LeaseLostError, RunNotFoundError, StoreError, TransientStoreError
 from ..records import (
     RUN_COLUMNS,
     RUN_FIELDS,
@@ -99,6 +101,21 @@ CREATE TABLE IF NOT EXISTS resumes (
 #: Serialises schema set-up between processes that open an empty database at once
 #: (concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog). Any fixed int64.
 _SCHEMA_LOCK = 0x6F72_6368_5354_4F52  # "orchSTOR"
+
+#: Operational errors that will not pass if tried again: program limits (SQLSTATE class 54,
+#: a statement too complex). Others (lost connections, lock and serialization conflicts,
+#: timeouts, a server shutting down or out of resources) are transient.
+_LIMITS = "54"
+
+#: How the server words a refusal at connect time that will not pass: who or what is wrong.
+#: (libpq gives no SQLSTATE there; starting up, shutting down, too many clients may pass.)
+_REFUSED = (
+    "does not exist",
+    "authentication failed",
+    "pg_hba.conf",
+    "permission denied",
+    "password",
+)
 
 #: What update_run may set: the run record's fields. The lease columns change only through
 #: acquire/heartbeat/release/claim.
@@ -279,10 +296,26 @@ class PostgresStore(Store):
                     conn = self._conn = await self._open()
                 yield conn
             except psycopg.OperationalError as exc:
+                lost = self._conn is None or self._conn.broken or self._conn.closed
+                # A connection that saw the server go, or an error mid-statement, is not worth
+                # keeping: the next try connects again.
                 self._discard()
-                raise StoreError(
-                    f"lost the connection to PostgreSQL at {self._address} while {what} "
-                    f"({_first_line(exc)}); is the server running? check the URL {self.where}"
+                if exc.sqlstate is not None and exc.sqlstate.startswith(_LIMITS):
+                    raise StoreError(
+                        f"PostgreSQL store {self.where} refused {what}: {_first_line(exc)}"
+                    ) from exc
+                if lost:
+                    raise TransientStoreError(
+                        f"lost the connection to PostgreSQL at {self._address} while {what} "
+                        f"({_first_line(exc)}); a run tries again on a new connection. If it "
+                        f"lasts: is the server running? check the URL {self.where}"
+                    ) from exc
+                raise TransientStoreError(
+                    f"PostgreSQL at {self._address} ({self.where}) gave up {what} for now "
+                    f"({_first_line(exc)}): a conflict with another transaction, a lock or "
+                    "statement timeout, or the server shutting down; this may pass, and a run "
+                    "tries again by itself. If it lasts, look in pg_stat_activity for long "
+                    "transactions holding locks on the orchestrator tables"
                 ) from exc
             except psycopg.Error as exc:
                 raise StoreError(
@@ -300,9 +333,18 @@ class PostgresStore(Store):
         try:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
         except psycopg.OperationalError as exc:
-            raise StoreError(
-                f"cannot connect to PostgreSQL at {self._address} ({_first_line(exc)}); "
-                f"is the server running? check the URL {self.where}"
+            reason = _first_line(exc)
+            if any(marker in str(exc).lower() for marker in _REFUSED):
+                raise StoreError(
+                    f"cannot connect to PostgreSQL at {self._address}: the server refused it "
+                    f"({reason}); check the user, password and database name in the URL "
+                    f"{self.where}"
+                ) from exc
+            # Refused, timed out, starting up, too many clients: the server may be restarting.
+            raise TransientStoreError(
+                f"cannot connect to PostgreSQL at {self._address} ({reason}); is the server "
+                f"running? check the URL {self.where} (a run tries again for a while before "
+                "it stops)"
             ) from exc
         try:
             await self._setup(conn)

@@ -3,7 +3,8 @@
 Writes are short transactions made inline (in WAL mode with ``synchronous=NORMAL`` a commit
 costs tens of microseconds and survives a process crash). Before anything is written, the file
 is checked: a corrupt or foreign file, or one written by a newer version, is refused with a
-message naming it, and left untouched.
+message naming it, and left untouched. A file another connection holds locked past the busy
+timeout is not a bad file: that raises `TransientStoreError`, which a run tries again.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunNotFoundError, StoreError
+from ..errors import RunNotFoundError, StoreError, TransientStoreError
 from ..records import (
     RUN_COLUMNS,
     RUN_FIELDS,
@@ -70,25 +71,31 @@ class SQLiteStore(Store):
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.file = Path(path)
         self.where = str(self.file)
-        self._db = self._open(timeout)
+        self._timeout = timeout
         self._keys: dict[str, int] = {}  # run id -> the integer key its rows are stored under
         self._event_seq: dict[str, int] = {}
+        # None once closed, or dropped after a rollback that failed: the next call reconnects.
+        self._db: sqlite3.Connection | None = None
+        self._db = self._open()
 
     # --- opening: check first, write after ---------------------------------------------------
 
-    def _open(self, timeout: float) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(
-                self.file, timeout=timeout, isolation_level=None, check_same_thread=False
+            return sqlite3.connect(
+                self.file, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {self.where}: {exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        db = self._connect()
         try:
             self._check(db)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            with _transaction(db):
+            db.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
+            with self._transaction(db):
                 for statement in _TABLES.split(";"):
                     db.execute(statement)
                 # Rows are written in this version's layout from now on (older rows stay
@@ -104,7 +111,7 @@ class SQLiteStore(Store):
             raise
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise self._bad_file(exc) from exc
+            raise self._refusal(exc, "opening it") from exc
         return db
 
     def _check(self, db: sqlite3.Connection) -> None:
@@ -139,12 +146,54 @@ class SQLiteStore(Store):
             "the store at another file"
         )
 
+    def _refusal(self, exc: sqlite3.DatabaseError, what: str) -> StoreError:
+        """What a database error while doing ``what`` means to the user."""
+        if not _locked(exc):
+            return self._bad_file(exc)
+        return TransientStoreError(
+            f"the SQLite store {self.where} stayed locked by another connection past its "
+            f"{self._timeout:g} s timeout while {what} ({exc}); this may pass, and a run tries "
+            "again by itself. If it lasts, look for another process keeping a transaction open "
+            "on the file (an sqlite3 shell, a backup), or give the store a longer timeout"
+        )
+
     @contextmanager
-    def _guard(self) -> Iterator[sqlite3.Connection]:
+    def _guard(self, what: str) -> Iterator[sqlite3.Connection]:
+        """The connection (opened again if it was dropped), with errors translated."""
         try:
+            if self._db is None:
+                self._db = self._connect()
+                self._db.execute("PRAGMA synchronous=NORMAL")
             yield self._db
         except sqlite3.DatabaseError as exc:
-            raise self._bad_file(exc) from exc
+            raise self._refusal(exc, what) from exc
+
+    @contextmanager
+    def _transaction(self, db: sqlite3.Connection) -> Iterator[None]:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            db.execute("COMMIT")  # may fail too (busy): then it is still open, rolled back below
+        except BaseException:
+            self._rollback(db)
+            raise
+
+    def _rollback(self, db: sqlite3.Connection) -> None:
+        """End a failed transaction so a retry starts clean."""
+        # The caches may name rows the transaction wrote: read them back from the file.
+        self._keys.clear()
+        self._event_seq.clear()
+        if not db.in_transaction:  # SQLite rolled it back itself
+            return
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            # The transaction is still open on this connection; closing it rolls it back, and
+            # the next call connects again.
+            with suppress(sqlite3.Error):
+                db.close()
+            if db is self._db:
+                self._db = None
 
     def _key(self, db: sqlite3.Connection, run_id: str) -> int:
         key = self._keys.get(run_id)
@@ -158,7 +207,8 @@ class SQLiteStore(Store):
     # --- writes ------------------------------------------------------------------------------
 
     async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
-        with self._guard() as db, _transaction(db):
+        what = f"creating run {run.run_id!r}"
+        with self._guard(what) as db, self._transaction(db):
             cursor = db.execute(
                 f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * len(RUN_FIELDS))})",
                 run_values(run),
@@ -169,19 +219,19 @@ class SQLiteStore(Store):
     async def save_step(
         self, checkpoint: Checkpoint, events: list[dict[str, Any]], *, fence: Any = None
     ) -> int:
-        with self._guard() as db:
+        with self._guard(f"saving step {checkpoint.step} of run {checkpoint.run_id!r}") as db:
             key = self._key(db, checkpoint.run_id)
             if not events:
                 # One statement in autocommit mode is its own transaction: the common step
                 # costs one write. The run row is brought up to date when the run stops.
                 return _insert_checkpoint(db, key, checkpoint)
-            with _transaction(db):
+            with self._transaction(db):
                 size = _insert_checkpoint(db, key, checkpoint)
                 self._insert_events(db, key, checkpoint.run_id, checkpoint.step, events)
                 return size
 
     async def save_pending(self, pending: PendingWrite, *, fence: Any = None) -> None:
-        with self._guard() as db:
+        with self._guard(f"saving a pending write of run {pending.run_id!r}") as db:
             db.execute(
                 "INSERT OR REPLACE INTO pending (run, step, task_id, data) VALUES (?,?,?,?)",
                 (
@@ -196,7 +246,8 @@ class SQLiteStore(Store):
         self, run_id: str, step: int, events: list[dict[str, Any]], *, fence: Any = None
     ) -> None:
         if events:
-            with self._guard() as db, _transaction(db):
+            what = f"saving events of run {run_id!r}"
+            with self._guard(what) as db, self._transaction(db):
                 self._insert_events(db, self._key(db, run_id), run_id, step, events)
 
     def _insert_events(
@@ -216,7 +267,7 @@ class SQLiteStore(Store):
 
     async def update_run(self, run_id: str, *, fence: Any = None, **fields: Any) -> None:
         fields.setdefault("updated", time.time())
-        with self._guard() as db, _transaction(db):
+        with self._guard(f"updating run {run_id!r}") as db, self._transaction(db):
             key = self._key(db, run_id)
             if "steps" not in fields:  # checkpoints don't touch the run row: catch up here
                 last = db.execute(
@@ -231,7 +282,8 @@ class SQLiteStore(Store):
             )
 
     async def add_resume(self, run_id: str, task_id: int, value: Any) -> None:
-        with self._guard() as db, _transaction(db):
+        what = f"saving a resume value of run {run_id!r}"
+        with self._guard(what) as db, self._transaction(db):
             key = self._key(db, run_id)
             (count,) = db.execute(
                 "SELECT count(*) FROM resumes WHERE run = ? AND task_id = ?", (key, task_id)
@@ -244,7 +296,7 @@ class SQLiteStore(Store):
     # --- reads -------------------------------------------------------------------------------
 
     async def get_run(self, run_id: str) -> RunRecord:
-        with self._guard() as db:
+        with self._guard(f"reading run {run_id!r}") as db:
             row = db.execute(
                 f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
@@ -253,7 +305,7 @@ class SQLiteStore(Store):
         return run_from_row(row, self.where)
 
     async def checkpoints(self, run_id: str, *, from_snapshot: bool = True) -> list[Checkpoint]:
-        with self._guard() as db:
+        with self._guard(f"reading the checkpoints of run {run_id!r}") as db:
             low, high = _span(self._key(db, run_id))
             if from_snapshot:
                 last = db.execute(
@@ -268,7 +320,7 @@ class SQLiteStore(Store):
         return decode_log(run_id, ((id_ & _LOW, data) for id_, data in rows), self.where)
 
     async def path(self, run_id: str) -> list[str]:
-        with self._guard() as db:
+        with self._guard(f"reading the path of run {run_id!r}") as db:
             span = _span(self._key(db, run_id))
             try:
                 # json_quote keeps an array as it is and quotes a string, so only a list of
@@ -278,7 +330,9 @@ class SQLiteStore(Store):
                     "WHERE id BETWEEN ? AND ? ORDER BY id",
                     span,
                 ).fetchall()
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
+                if _locked(exc):
+                    raise
                 # A row SQLite cannot parse as JSON: decode every row here, to name that one.
                 rows = db.execute(
                     "SELECT id, data FROM checkpoints WHERE id BETWEEN ? AND ? ORDER BY id", span
@@ -293,7 +347,7 @@ class SQLiteStore(Store):
         ]
 
     async def pending(self, run_id: str, step: int) -> list[PendingWrite]:
-        with self._guard() as db:
+        with self._guard(f"reading the pending writes of run {run_id!r}") as db:
             rows = db.execute(
                 "SELECT data FROM pending WHERE run = ? AND step = ? ORDER BY task_id",
                 (self._key(db, run_id), step),
@@ -301,7 +355,7 @@ class SQLiteStore(Store):
         return [decode_pending(run_id, step, data, self.where) for (data,) in rows]
 
     async def resumes(self, run_id: str) -> dict[int, list[Any]]:
-        with self._guard() as db:
+        with self._guard(f"reading the resume values of run {run_id!r}") as db:
             rows = db.execute(
                 "SELECT task_id, value FROM resumes WHERE run = ? ORDER BY task_id, seq",
                 (self._key(db, run_id),),
@@ -312,7 +366,7 @@ class SQLiteStore(Store):
         return found
 
     async def events(self, run_id: str) -> list[dict[str, Any]]:
-        with self._guard() as db:
+        with self._guard(f"reading the events of run {run_id!r}") as db:
             rows = db.execute(
                 "SELECT step, data FROM events WHERE id BETWEEN ? AND ? ORDER BY id",
                 _span(self._key(db, run_id)),
@@ -320,14 +374,16 @@ class SQLiteStore(Store):
         return [decode_event_row(run_id, step, data, self.where) for step, data in rows]
 
     async def list_runs(self, limit: int = 100) -> list[RunRecord]:
-        with self._guard() as db:
+        with self._guard("listing runs") as db:
             rows = db.execute(
                 f"SELECT {RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT ?", (limit,)
             ).fetchall()
         return [run_from_row(r, self.where) for r in rows]
 
     async def close(self) -> None:
-        self._db.close()
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
 
 
 def _span(key: int) -> tuple[int, int]:
@@ -344,12 +400,11 @@ def _insert_checkpoint(db: sqlite3.Connection, key: int, checkpoint: Checkpoint)
     return len(data)
 
 
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+def _locked(exc: sqlite3.DatabaseError) -> bool:
+    """Whether ``exc`` says another connection holds the database (SQLITE_BUSY or _LOCKED)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)  # None when raised by Python, not SQLite
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
