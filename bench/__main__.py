@@ -44,6 +44,26 @@ async def w1() -> None:
 
             samples = await measure(once, runs=RUNS)
             report("W1", variant, [s / 1000 * 1e6 for s in samples], "us")
+    await w1_memory()
+
+
+async def w1_memory() -> None:
+    """Memory a 10 000-step loop holds per step at its end (tracemalloc, no store): the
+    result without its events (the default) and with them (``events=True``)."""
+    import tracemalloc
+
+    graph = w.w1_graph(10_000)
+    for variant, keep in (("memory_per_step", False), ("memory_per_step_events", True)):
+        sizes = []
+        for _ in range(3):
+            tracemalloc.start()
+            result = await graph.run(events=keep, max_steps=20_000)
+            held, _ = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            assert result.state.n == 10_000
+            del result
+            sizes.append(held / 10_000)
+        report("W1", variant, sizes, "bytes")
 
 
 async def w2() -> None:

@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .compiled import (
         CompiledGraph,
+        RunIter,
         RunStream,
+    )
+    from .config import (
+        RunConfig,
     )
     from .context import (
         Context,
@@ -170,6 +174,8 @@ _WHERE: dict[str, str] = {
     "RunState": "run",
     "RunStatus": "events",
     "RunStream": "compiled",
+    "RunIter": "compiled",
+    "RunConfig": "config",
     "SQLiteStore": "store",
     "START": "ids",
     "Send": "edge",
@@ -241,9 +247,11 @@ __all__ = [
     "RouteError",
     "RouteTargetError",
     "RouterFailedError",
+    "RunConfig",
     "RunError",
     "RunFinished",
     "RunId",
+    "RunIter",
     "RunNotFoundError",
     "RunOptions",
     "RunResult",

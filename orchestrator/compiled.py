@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import os
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from typing_extensions import Unpack
 
+from .config import DEFAULT_MAX_STEPS, DEFAULTS, RunConfig, Settings
 from .errors import ResumeError, SyncInLoopError
-from .events import Event, RunStatus
-from .run import RunOptions, RunResult, RunState
-from .scheduler import Emit, Scheduler
+from .events import EdgeTaken, Event, ModelCalled, RunStatus
+from .run import Outcome, RunOptions, RunResult, RunState
+from .scheduler import Scheduler
+from .spec import Emit
 from .store import Store, using_store
 from .validate import check
 
@@ -25,7 +29,6 @@ if TYPE_CHECKING:
 
 S = TypeVar("S", bound=BaseModel)
 
-DEFAULT_MAX_STEPS = 10_000
 _MISSING: Any = object()
 
 
@@ -86,58 +89,71 @@ class CompiledGraph(Generic[S]):
         self,
         input: S | Mapping[str, Any] | None = None,
         *,
-        deps: Any = None,
         run_id: str | None = None,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        concurrency: int | None = None,
-        raise_on_error: bool = True,
-        model: Any = None,
-        model_provider: Any = None,
-        options: RunOptions | None = None,
-        store: Store | str | Path | None = None,
-        snapshot_every: int | None = None,
+        config: RunConfig | None = None,
+        **settings: Unpack[Settings],
     ) -> RunResult[S]:
         """Run the graph to completion (or until it pauses) and return its result.
 
-        ``deps`` is handed to every node as ``ctx.deps`` and never checkpointed.
-        ``concurrency`` bounds how many tasks of one step run at once. A failed run raises its
-        error (``err.result`` holds the `RunResult`) unless ``raise_on_error=False``.
-        With a ``store`` (a `Store`, a SQLite path, ``"memory"`` or a PostgreSQL URL) the run
-        is checkpointed at every step and can be resumed, forked and replayed by its id.
+        The settings (`RunConfig`, or keyword arguments of the same names): ``store`` (a
+        `Store`, a SQLite path, ``"memory"`` or a PostgreSQL URL: the run is checkpointed at
+        every step and can be resumed, forked and replayed by its id), ``deps`` (handed to
+        every node as ``ctx.deps``, never checkpointed), ``max_steps``, ``concurrency`` (tasks
+        of one step at once), ``raise_on_error`` (a failed run raises its error, whose
+        ``.result`` holds the `RunResult`), ``model``, ``model_provider``, ``options``,
+        ``snapshot_every`` and ``events`` (keep every event in ``result.events``).
         """
+        cfg = (config or DEFAULTS).merged(settings)
         rs = self.start(input, run_id=run_id)
-        rs.options = self._options(options, model, model_provider)
-        async with _maybe(store) as opened:
-            return await self.continue_run(
-                rs,
-                deps=deps,
-                max_steps=max_steps,
-                concurrency=concurrency,
-                raise_on_error=raise_on_error,
-                hooks=None if opened is None else _persister(opened, self, snapshot_every),
+        rs.options = self._options(cfg.options, cfg.model, cfg.model_provider)
+        async with _maybe(cfg.store) as opened:
+            return await self._drive(
+                rs, cfg, None if opened is None else _persister(opened, self, cfg.snapshot_every)
             )
 
     def stream(
         self,
         input: S | Mapping[str, Any] | None = None,
         *,
-        deps: Any = None,
         run_id: str | None = None,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        concurrency: int | None = None,
-        model: Any = None,
-        model_provider: Any = None,
-        options: RunOptions | None = None,
-        store: Store | str | Path | None = None,
+        config: RunConfig | None = None,
+        **settings: Unpack[Settings],
     ) -> RunStream[S]:
         """Run the graph, yielding its events as they happen: ``async for event in stream``.
 
         After the loop, ``stream.result`` holds the `RunResult` (a failed run does not raise
-        here: look at ``result.status``). With a ``store`` the run is checkpointed as by `run`.
+        here: look at ``result.status``). Settings as for `run`.
         """
+        cfg = (config or DEFAULTS).merged(settings)
         rs = self.start(input, run_id=run_id)
-        rs.options = self._options(options, model, model_provider)
-        return RunStream(self, rs, deps, max_steps, concurrency, store)
+        rs.options = self._options(cfg.options, cfg.model, cfg.model_provider)
+        return RunStream(self, rs, cfg)
+
+    def iter(
+        self,
+        input: S | Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        config: RunConfig | None = None,
+        **settings: Unpack[Settings],
+    ) -> RunIter[S]:
+        """Drive a run one step at a time (a test, a debugger, a person at a prompt)::
+
+            async with graph.iter(x, store="runs.db") as run:
+                while (step := await run.next()) is not None:
+                    print(step.step, step.ran, step.state)
+            print(run.result.status)
+
+        Each `next` runs one step to its barrier (and its checkpoint) and returns a
+        `StepView` of it, or None once the run has ended (completed, failed or waiting).
+        Leaving the block early stops the run where it is: with a store it is marked
+        interrupted and resumes from its last step. Settings as for `run`; the same
+        scheduler drives `run`, `stream` and `iter`.
+        """
+        cfg = (config or DEFAULTS).merged(settings)
+        rs = self.start(input, run_id=run_id)
+        rs.options = self._options(cfg.options, cfg.model, cfg.model_provider)
+        return RunIter(self, rs, cfg)
 
     async def resume(
         self,
@@ -145,25 +161,22 @@ class CompiledGraph(Generic[S]):
         value: Any = _MISSING,
         *,
         values: Mapping[str | int, Any] | None = None,
-        deps: Any = None,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        concurrency: int | None = None,
-        raise_on_error: bool = True,
-        model: Any = None,
-        model_provider: Any = None,
-        options: RunOptions | None = None,
-        store: Store | str | Path | None = None,
+        config: RunConfig | None = None,
+        **settings: Unpack[Settings],
     ) -> RunResult[S]:
         """Go on with a paused run, answering its interrupt with ``value``.
 
         ``run`` is a result or run state from this process, or the id of a stored run (then
         ``store`` says where; default: ``orchestrator.db``) — in another process, days later.
         When the run waits in several tasks, pass ``values`` keyed by node name or task id.
-        A failed run (or one whose process died) is resumed without a value: the tasks of its
-        unfinished step that did not finish run again. The original result is left as it was.
+        A failed or interrupted run (or one whose process died) is resumed without a value:
+        the tasks of its unfinished step that did not finish run again. The original result
+        is left as it was. Settings as for `run`.
         """
         from .durable import Persister, load, resumable
 
+        cfg = (config or DEFAULTS).merged(settings)
+        store = cfg.store
         # A run id means a stored run (the default store unless one is given).
         async with _maybe(store if store is not None or not isinstance(run, str) else "") as opened:
             if isinstance(run, str):
@@ -179,15 +192,9 @@ class CompiledGraph(Generic[S]):
                     entry = {"answer": answer, "asked": asked.get(task_id)}
                     await opened.add_resume(source.run_id, task_id, entry)
             rs = prepare_resume(source, answers)
-            rs.options = self._resume_options(rs, options, model, model_provider)
-            return await self.continue_run(
-                rs,
-                deps=deps,
-                max_steps=max_steps,
-                concurrency=concurrency,
-                raise_on_error=raise_on_error,
-                hooks=None if opened is None else Persister(opened, self, fresh=False),
-            )
+            rs.options = self._resume_options(rs, cfg.options, cfg.model, cfg.model_provider)
+            hooks = None if opened is None else Persister(opened, self, fresh=False)
+            return await self._drive(rs, cfg, hooks)
 
     def _resume_options(
         self, rs: RunState, options: RunOptions | None, model: Any, model_provider: Any
@@ -227,32 +234,29 @@ class CompiledGraph(Generic[S]):
         step: int,
         *,
         set: Mapping[str, Any] | None = None,
-        store: Store | str | Path | None = None,
-        deps: Any = None,
-        max_steps: int = DEFAULT_MAX_STEPS,
-        concurrency: int | None = None,
-        raise_on_error: bool = True,
-        model: Any = None,
-        model_provider: Any = None,
+        config: RunConfig | None = None,
+        **settings: Unpack[Settings],
     ) -> RunResult[S]:
         """Re-execute from step ``step`` of a stored run, as a new run (optionally with fields
-        ``set`` to new values). The new run records its parent; the parent is untouched."""
+        ``set`` to new values). The new run records its parent; the parent is untouched.
+        Settings as for `run` (``store`` says where the parent is; the fork goes there too)."""
         from .durable import Persister
         from .replay import fork_state
 
-        async with using_store(store) as opened:
+        cfg = (config or DEFAULTS).merged(settings)
+        async with using_store(cfg.store) as opened:
             rs = await fork_state(self, opened, run_id, step, set)
-            rs.options = self._options(None, model, model_provider)
+            rs.options = self._options(cfg.options, cfg.model, cfg.model_provider)
             rs.options.source = (await opened.get_run(run_id)).source
-            hooks = Persister(opened, self, fresh=True, parent=(run_id, step), first_path=rs.path)
-            result = await self.continue_run(
-                rs,
-                deps=deps,
-                max_steps=max_steps,
-                concurrency=concurrency,
-                raise_on_error=raise_on_error,
-                hooks=hooks,
+            hooks = Persister(
+                opened,
+                self,
+                fresh=True,
+                parent=(run_id, step),
+                first_path=rs.path,
+                snapshot_every=cfg.snapshot_every,
             )
+            result = await self._drive(rs, cfg, hooks)
         result.parent_run, result.parent_step = run_id, step
         return result
 
@@ -292,10 +296,31 @@ class CompiledGraph(Generic[S]):
         raise_on_error: bool = True,
         emit: Emit | None = None,
         hooks: Any = None,
+        events: bool = True,
     ) -> RunResult[S]:
-        """Drive ``rs`` until it completes, fails or waits (the shared path of every run)."""
-        events: list[Event] = []
-        sinks: list[Emit] = [events.append]
+        """Drive ``rs`` until it completes, fails or waits, with ``hooks`` (a `Persister`, or
+        anything with its methods) — for run hosts and tests; `run` and friends call this."""
+        cfg = RunConfig(
+            deps=deps,
+            max_steps=max_steps,
+            concurrency=concurrency,
+            raise_on_error=raise_on_error,
+            events=events,
+        )
+        return await self._drive(rs, cfg, hooks, emit)
+
+    async def _drive(
+        self,
+        rs: RunState,
+        cfg: RunConfig,
+        hooks: Any = None,
+        emit: Emit | None = None,
+        gate: Any = None,
+    ) -> RunResult[S]:
+        """The one path every run takes: the scheduler drives ``rs`` (pausing at ``gate``
+        after each step, for `iter`), then the result is built."""
+        kept: list[Event] = []
+        sinks: list[Emit] = [kept.append if cfg.events else _usage_only(kept)]
         if hooks is not None:
             sinks.append(hooks.emit)
         if emit is not None:
@@ -308,10 +333,16 @@ class CompiledGraph(Generic[S]):
                     each(event)
 
         await self._scheduler.drive(
-            rs, deps, sink, max_steps=max_steps, concurrency=concurrency, hooks=hooks
+            rs,
+            cfg.deps,
+            sink,
+            max_steps=cfg.max_steps,
+            concurrency=cfg.concurrency,
+            hooks=hooks,
+            gate=gate,
         )
-        result = self._result(rs, events)
-        if result.error is not None and raise_on_error:
+        result = self._result(rs, kept)
+        if result.error is not None and cfg.raise_on_error:
             result.error.result = result
             raise result.error
         return result
@@ -448,17 +479,8 @@ def prepare_resume(rs: RunState, answers: Mapping[int, Any]) -> RunState:
 class RunStream(Generic[S]):
     """The events of one run as an async iterator; ``result`` is set once it is exhausted."""
 
-    def __init__(
-        self,
-        graph: CompiledGraph[S],
-        rs: RunState,
-        deps: Any,
-        max_steps: int,
-        concurrency: int | None,
-        store: Store | str | Path | None = None,
-    ) -> None:
-        self._graph, self._rs, self._deps = graph, rs, deps
-        self._max_steps, self._concurrency, self._store = max_steps, concurrency, store
+    def __init__(self, graph: CompiledGraph[S], rs: RunState, cfg: RunConfig) -> None:
+        self._graph, self._rs, self._cfg = graph, rs, cfg.but(raise_on_error=False)
         self.result: RunResult[S] | None = None
 
     @property
@@ -467,19 +489,13 @@ class RunStream(Generic[S]):
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        cfg = self._cfg
 
         async def drive() -> RunResult[S]:
             try:
-                async with _maybe(self._store) as opened:
-                    return await self._graph.continue_run(
-                        self._rs,
-                        deps=self._deps,
-                        max_steps=self._max_steps,
-                        concurrency=self._concurrency,
-                        raise_on_error=False,
-                        emit=queue.put_nowait,
-                        hooks=None if opened is None else _persister(opened, self._graph, None),
-                    )
+                async with _maybe(cfg.store) as opened:
+                    hooks = None if opened is None else _persister(opened, self._graph, None)
+                    return await self._graph._drive(self._rs, cfg, hooks, queue.put_nowait)
             finally:
                 queue.put_nowait(None)
 
@@ -491,3 +507,96 @@ class RunStream(Generic[S]):
         finally:
             if not runner.done():
                 runner.cancel()
+
+
+class RunIter(Generic[S]):
+    """A run driven one step at a time (see `CompiledGraph.iter`)."""
+
+    def __init__(self, graph: CompiledGraph[S], rs: RunState, cfg: RunConfig) -> None:
+        self._graph, self._rs, self._cfg = graph, rs, cfg
+        self._steps: asyncio.Queue[Any] = asyncio.Queue()
+        self._go = asyncio.Event()
+        self._edges: list[tuple[int, str, str, str, str | None]] = []
+        self._runner: asyncio.Future[RunResult[S]] | None = None
+        self.result: RunResult[S] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self._rs.run_id
+
+    async def __aenter__(self) -> RunIter[S]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        runner = self._runner
+        if runner is not None and not runner.done():
+            runner.cancel()  # left early: the run stops where it is (interrupted, resumable)
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+    def __aiter__(self) -> RunIter[S]:
+        return self
+
+    async def __anext__(self) -> Any:
+        step = await self.next()
+        if step is None:
+            raise StopAsyncIteration
+        return step
+
+    async def next(self) -> Any:
+        """Run one step; its `StepView`, or None once the run has ended (``result`` is set).
+        A failed run raises here unless ``raise_on_error=False``."""
+        if self.result is not None:
+            return None
+        if self._runner is None:
+            self._runner = asyncio.ensure_future(self._drive())
+        else:
+            self._go.set()
+        step = await self._steps.get()
+        if step is None:
+            self.result = await self._runner
+        return step
+
+    async def _drive(self) -> RunResult[S]:
+        cfg, graph = self._cfg, self._graph
+        try:
+            async with _maybe(cfg.store) as opened:
+                hooks = None if opened is None else _persister(opened, graph, cfg.snapshot_every)
+                return await graph._drive(self._rs, cfg, hooks, self._edge, self._gate)
+        finally:
+            self._steps.put_nowait(None)
+
+    def _edge(self, event: Event) -> None:
+        if type(event) is EdgeTaken:
+            assert isinstance(event, EdgeTaken)
+            edge = (event.step, event.source, event.target, str(event.kind), event.label)
+            self._edges.append(edge)
+
+    async def _gate(self, rs: RunState, step: int, outcomes: list[Outcome], writes: Any) -> None:
+        from .replay import StepView
+
+        edges = [(a, b, kind, label) for at, a, b, kind, label in self._edges if at == step]
+        self._edges = []
+        self._steps.put_nowait(
+            StepView(
+                step=step,
+                state=rs.state,
+                ran=[o.task.node for o in outcomes],
+                writes=[(n, dict(u)) for n, u in writes],
+                edges=edges,
+                next=[t.node for t in rs.tasks],
+            )
+        )
+        self._go.clear()
+        await self._go.wait()
+
+
+def _usage_only(kept: list[Event]) -> Emit:
+    """A sink keeping only what a result reads when its events are not kept: model calls
+    (``result.usage``)."""
+
+    def keep(event: Event) -> None:
+        if type(event) is ModelCalled:
+            kept.append(event)
+
+    return keep

@@ -58,7 +58,7 @@ from .store import Store
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .compiled import CompiledGraph
+    from .spec import GraphSpec
 
 #: A full snapshot is written once the deltas since the last one exceed this many bytes and
 #: SNAPSHOT_RATIO times the last snapshot. Snapshot sizes then grow geometrically, so all of
@@ -81,7 +81,7 @@ class Persister:
     def __init__(
         self,
         store: Store,
-        graph: CompiledGraph[Any],
+        graph: GraphSpec,
         *,
         fresh: bool,
         parent: tuple[str, int] | None = None,
@@ -298,7 +298,7 @@ class Persister:
             await self._try(
                 rs, self.store.save_pending, self._pending(rs, step, outcome), fence=self.fence
             )
-        for task_id in self._saved - rs.pending.keys():
+        for task_id in self._saved.intersection(rs.refused):
             # Finished, but the barrier refused its write: withdrawn (attempt 0), so a resume
             # runs the task again instead of applying the same refused write.
             await self._try(
@@ -336,7 +336,7 @@ class Persister:
         )
 
 
-async def load(store: Store, graph: CompiledGraph[Any], run_id: str) -> tuple[RunState, RunRecord]:
+async def load(store: Store, graph: GraphSpec, run_id: str) -> tuple[RunState, RunRecord]:
     """Rebuild a run's state after its latest checkpoint (with pending writes and resume
     values), checking it still fits the graph."""
     record = await store.get_run(run_id)

@@ -15,7 +15,7 @@ from .node import Node
 from .run import Arrival, RunState, Task
 
 if TYPE_CHECKING:
-    from .scheduler import Emit, Scheduler
+    from .spec import Emit, Planner
 
 
 class Frontier:
@@ -23,7 +23,7 @@ class Frontier:
 
     __slots__ = ("arrived", "plain", "released", "rs", "sched", "scheduled", "taken", "tasks")
 
-    def __init__(self, sched: Scheduler, rs: RunState) -> None:
+    def __init__(self, sched: Planner, rs: RunState) -> None:
         self.sched, self.rs = sched, rs
         self.tasks: list[Task] = []
         # The edges taken, announced by `commit` once the whole barrier succeeded.

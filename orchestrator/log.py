@@ -18,7 +18,7 @@ from .records import Checkpoint, TaskWrite, decode_writes
 from .run import Arrival, RunState
 
 if TYPE_CHECKING:
-    from .compiled import CompiledGraph
+    from .spec import GraphSpec
 
 #: What decoding a damaged row can raise from deep inside json, pydantic or the reducers.
 DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
@@ -33,7 +33,7 @@ class Folded:
     writes: list[TaskWrite]
 
 
-def fold(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) -> list[Folded]:
+def fold(graph: GraphSpec, run_id: str, checkpoints: list[Checkpoint]) -> list[Folded]:
     """Fold ``checkpoints`` (the first holding a snapshot, the others the steps after it, with
     no gap) into the state after each of them."""
     if not checkpoints or checkpoints[0].snapshot is None:
@@ -76,7 +76,7 @@ def fold(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) 
     return folded
 
 
-def run_state(graph: CompiledGraph[Any], run_id: str, checkpoints: list[Checkpoint]) -> RunState:
+def run_state(graph: GraphSpec, run_id: str, checkpoints: list[Checkpoint]) -> RunState:
     """The run state after the last of ``checkpoints`` (see `fold`)."""
     folded = fold(graph, run_id, checkpoints)
     snapshot = checkpoints[0].snapshot

@@ -24,7 +24,7 @@ from .errors import CorruptRunError
 from .run import Outcome, Task
 
 if TYPE_CHECKING:
-    from .compiled import CompiledGraph
+    from .spec import GraphSpec
 
 #: Bumped when the stored layout changes; a store refuses files written by a newer version.
 SCHEMA_VERSION = 2
@@ -606,7 +606,7 @@ def decode_event(run_id: str, data: Any, where: str | None = None) -> ev.Event:
         raise _corrupt(run_id, _step(step), "events", exc, where) from exc
 
 
-def graph_hash(graph: CompiledGraph[Any]) -> str:
+def graph_hash(graph: GraphSpec) -> str:
     """A fingerprint of a graph's structure: nodes, edges and state fields."""
     shape = {
         "nodes": sorted((n.name, str(n.kind)) for n in graph.nodes.values()),

@@ -38,7 +38,7 @@ from .run import RunOptions, RunResult, RunState
 from .store import Store
 
 if TYPE_CHECKING:
-    from .compiled import CompiledGraph
+    from .spec import RunnableGraph
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +53,7 @@ class StepView:
     next: list[str]
 
 
-async def playback(graph: CompiledGraph[Any], store: Store, run_id: str) -> list[StepView]:
+async def playback(graph: RunnableGraph, store: Store, run_id: str) -> list[StepView]:
     """The state at every checkpoint of a run, rebuilt from the log. Executes nothing."""
     await _check_graph(graph, store, run_id)
     checkpoints = await store.checkpoints(run_id, from_snapshot=False)
@@ -71,7 +71,7 @@ async def playback(graph: CompiledGraph[Any], store: Store, run_id: str) -> list
 
 
 async def fork_state(
-    graph: CompiledGraph[Any],
+    graph: RunnableGraph,
     store: Store,
     run_id: str,
     step: int,
@@ -127,7 +127,7 @@ class ReplayReport:
 
 
 async def replay_recorded(
-    graph: CompiledGraph[Any],
+    graph: RunnableGraph,
     store: Store,
     run_id: str,
     *,
@@ -214,7 +214,7 @@ def _plain(writes: Any) -> Any:
     return json.loads(json.dumps(to_json([[n, u] for n, u in writes]), sort_keys=True))
 
 
-async def load_result(graph: CompiledGraph[Any], store: Store, run_id: str) -> RunResult[Any]:
+async def load_result(graph: RunnableGraph, store: Store, run_id: str) -> RunResult[Any]:
     """A stored run as a `RunResult` (state, path, status and its events, rebuilt from the
     checkpoints and the rich events) — for drawing, reports and `orchestrator show`."""
     from .durable import load
@@ -287,7 +287,7 @@ async def load_result(graph: CompiledGraph[Any], store: Store, run_id: str) -> R
     return result
 
 
-async def _check_graph(graph: CompiledGraph[Any], store: Store, run_id: str) -> Any:
+async def _check_graph(graph: RunnableGraph, store: Store, run_id: str) -> Any:
     record = await store.get_run(run_id)
     if record.graph != graph.name:
         raise StoreError(

@@ -111,6 +111,8 @@ class RunState:
     status: RunStatus = RunStatus.RUNNING
     waiting: list[Waiting] = field(default_factory=list)
     error: OrchestratorError | None = None
+    # tasks of the current step whose finished writes a failed barrier refused (run again)
+    refused: list[int] = field(default_factory=list)
     next_names: list[str] | None = None  # node names of ``tasks``, when already listed
     options: RunOptions | None = None  # per-process settings, not part of a checkpoint
 

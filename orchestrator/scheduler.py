@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
@@ -34,7 +34,6 @@ from .errors import (
     WriteFailedError,
 )
 from .events import (
-    Event,
     Interrupted,
     NodeFailed,
     NodeFinished,
@@ -50,12 +49,12 @@ from .frontier import Frontier
 from .ids import END, START
 from .node import Command, Node, NodeKind
 from .run import Outcome, RunState, Task, Waiting
+from .spec import Emit
 from .threads import Attempt
 
 if TYPE_CHECKING:
-    from .compiled import CompiledGraph
+    from .spec import GraphSpec
 
-Emit = Callable[[Event], None]
 _CONDITIONAL = EdgeKind.CONDITIONAL  # looked up once: an Enum attribute costs on the hot path
 _EMPTY: Mapping[str, Any] = {}
 
@@ -78,12 +77,18 @@ class Hooks(Protocol):
     async def stopped(self, rs: RunState) -> None: ...
 
 
+#: Called after every committed step (see `CompiledGraph.iter`); the run waits for it.
+Gate = Callable[
+    [RunState, int, list[Outcome], list[tuple[str, Mapping[str, Any]]]], Awaitable[None]
+]
+
+
 class Scheduler:
     """Drives `RunState`s of one compiled graph. Stateless between calls: safe to share."""
 
-    def __init__(self, graph: CompiledGraph[Any]) -> None:
+    def __init__(self, graph: GraphSpec) -> None:
         self.graph = graph
-        self.nodes: dict[str, Node] = graph.nodes
+        self.nodes: Mapping[str, Node] = graph.nodes
         self.schema = graph.schema
         edges_from: dict[str, list[Edge]] = {}
         routes_from: dict[str, list[Route]] = {}
@@ -111,6 +116,7 @@ class Scheduler:
         max_steps: int,
         concurrency: int | None,
         hooks: Hooks | None = None,
+        gate: Gate | None = None,
     ) -> None:
         """Run steps until the run completes, fails or waits. Failures end up in ``rs``.
 
@@ -151,6 +157,8 @@ class Scheduler:
                     break
                 if hooks is not None:
                     await hooks.barrier(rs, step, outcomes, writes)
+                if gate is not None:  # `iter`: wait until the next step is asked for
+                    await gate(rs, step, outcomes, writes)
             else:
                 rs.status = RunStatus.COMPLETED
                 emit(RunFinished(rs.run_id, rs.status, rs.step))
@@ -295,6 +303,7 @@ class Scheduler:
         elif isinstance(exc, ConflictingWritesError):
             blamed.update(exc.nodes)
         rs.pending = {o.task.id: o for o in outcomes if o.done and o.task.node not in blamed}
+        rs.refused = [o.task.id for o in outcomes if o.done and o.task.node in blamed]
 
     def _plan(
         self,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .edge import EdgeKind, route_label
@@ -17,30 +16,13 @@ from .errors import (
     UnknownNodeError,
 )
 from .ids import END, START
+from .spec import EdgeSpec, Topology
 
 if TYPE_CHECKING:
-    from .graph import Graph
+    from .spec import Blueprint
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EdgeSpec:
-    """One drawable edge of the compiled graph (routes expanded to one edge per target)."""
-
-    source: str
-    target: str
-    kind: EdgeKind
-    label: str | None = None
-    cap: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Topology:
-    edges: tuple[EdgeSpec, ...]
-    join_ancestors: dict[str, frozenset[str]]
-    cycle_of: dict[str, tuple[str, ...]]
-
-
-def edge_specs(graph: Graph[Any]) -> list[EdgeSpec]:
+def edge_specs(graph: Blueprint) -> list[EdgeSpec]:
     """Every edge the graph declares, each once, in declaration order."""
     caps = {(c.source, c.target): c for c in graph.caps}
     specs: list[EdgeSpec] = []
@@ -80,7 +62,7 @@ def edge_specs(graph: Graph[Any]) -> list[EdgeSpec]:
     return specs
 
 
-def check(graph: Graph[Any]) -> Topology:
+def check(graph: Blueprint) -> Topology:
     """Raise the first defect found; otherwise return the facts the scheduler needs."""
     import networkx as nx
 
@@ -162,7 +144,7 @@ def check(graph: Graph[Any]) -> Topology:
     return Topology(edges=tuple(specs), join_ancestors=join_ancestors, cycle_of=cycle_of)
 
 
-def _bounded(graph: Graph[Any], g: Any, scc: set[str], capped: set[tuple[str, str]]) -> bool:
+def _bounded(graph: Blueprint, g: Any, scc: set[str], capped: set[tuple[str, str]]) -> bool:
     if any(graph.nodes[n].max_visits is not None for n in scc if n in graph.nodes):
         return True
     if any(s in scc and t in scc for s, t in capped):
@@ -175,7 +157,7 @@ def _bounded(graph: Graph[Any], g: Any, scc: set[str], capped: set[tuple[str, st
     return False
 
 
-def _unconditional_cycle(graph: Graph[Any], capped: set[tuple[str, str]]) -> list[str] | None:
+def _unconditional_cycle(graph: Blueprint, capped: set[tuple[str, str]]) -> list[str] | None:
     """A cycle no run can stop: uncapped plain edges between nodes that always take them.
 
     A node always takes its plain edges (a route only adds targets), unless it has max_visits,

@@ -91,7 +91,7 @@ def customer_service(triage_turns: list[Any], specialist: str, answer: str) -> A
 )
 async def test_triage_hands_off_to_each_specialist(tool: str, node: str, agent: str) -> None:
     graph = customer_service([call(tool)], agent, f"{agent} here, all sorted.")
-    result = await graph.run({"messages": [{"role": "user", "content": "help me"}]})
+    result = await graph.run({"messages": [{"role": "user", "content": "help me"}]}, events=True)
     assert result.path == ["triage", node]
     assert result.state.answer == f"{agent} here, all sorted."
     taken = [(e.source, e.target, e.kind) for e in result.events if type(e).__name__ == "EdgeTaken"]
@@ -269,7 +269,7 @@ async def test_supervisor_with_agents_as_tools_stays_in_its_node_and_records_nes
     g = Graph(Chat).add_agent("supervisor", supervisor, output="answer")
     g.add_edge(START, "supervisor").add_edge("supervisor", END)
     result = await g.compile().run(
-        {"messages": [{"role": "user", "content": "hello"}]}, model_provider=provider
+        {"messages": [{"role": "user", "content": "hello"}]}, model_provider=provider, events=True
     )
     assert result.path == ["supervisor"]
     assert result.state.answer == "In Spanish: hola"
@@ -309,7 +309,7 @@ async def test_tools_write_to_shared_state_through_the_context() -> None:
     g = Graph(Chat).add_agent("research", researcher, output="answer")
     g.add_edge(START, "research").add_edge("research", END)
     result = await g.compile().run(
-        {"messages": [{"role": "user", "content": "go"}]}, deps={"topic": "graphs"}
+        {"messages": [{"role": "user", "content": "go"}]}, deps={"topic": "graphs"}, events=True
     )
     assert result.state.findings == ["joins wait", "caps exit"]
     outputs = [
@@ -380,7 +380,9 @@ async def test_guardrail_trip_is_routed_to_a_fallback_node() -> None:
     g = Graph(Chat).add_agent("tutor", tutor, output="answer", on_error="fallback")
     g.add_node("fallback", lambda s, ctx: {"answer": f"declined ({ctx.error.error_type})"})
     g.add_edge(START, "tutor").add_edge("tutor", END).add_edge("fallback", END)
-    result = await g.compile().run({"messages": [{"role": "user", "content": "do my homework"}]})
+    result = await g.compile().run(
+        {"messages": [{"role": "user", "content": "do my homework"}]}, events=True
+    )
     assert result.path == ["tutor", "fallback"]
     assert result.state.answer == "declined (AgentRunError)"
     failed = next(e for e in result.events if type(e).__name__ == "NodeFailed")
@@ -398,7 +400,9 @@ async def test_transport_error_is_retried_then_succeeds() -> None:
         "write", writer, output="answer", retry=RetryPolicy(max_attempts=2, initial_delay=0)
     )
     g.add_edge(START, "write").add_edge("write", END)
-    result = await g.compile().run({"messages": [{"role": "user", "content": "write"}]})
+    result = await g.compile().run(
+        {"messages": [{"role": "user", "content": "write"}]}, events=True
+    )
     assert result.state.answer == "Recovered."
     retried = [e for e in result.events if type(e).__name__ == "NodeRetried"]
     assert len(retried) == 1 and "APIConnectionError" in retried[0].error

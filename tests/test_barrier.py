@@ -52,7 +52,7 @@ async def test_a_router_that_fails_once_leaves_the_step_pending_and_resume_route
     g = Graph(Trail).add_node("a", logs("a", ran)).add_node("b", logs("b", ran))
     g.add_edge(START, "a").add_route("a", flaky, ["b"]).add_edge("b", END)
     compiled = g.compile()
-    live = await compiled.run(store=any_store, run_id="flaky", raise_on_error=False)
+    live = await compiled.run(store=any_store, run_id="flaky", raise_on_error=False, events=True)
     assert live.status is RunStatus.FAILED
     assert "the routing service blinked" in str(live.error)
     # Nothing of step 1 committed: the live result and the store agree on it.

@@ -173,7 +173,7 @@ async def test_a_code_step_whose_ray_worker_died_is_retried_and_the_run_complete
     files: dict[str, str],
 ) -> None:
     graph = cluster_graphs.crashing.compile()
-    result = await graph.run(deps=files, options=RunOptions(executor=RayExecutor()))
+    result = await graph.run(deps=files, options=RunOptions(executor=RayExecutor()), events=True)
     assert result.status is RunStatus.COMPLETED
     assert result.state.done == ["prepare", "crash"]
     attempts = Path(files["marker"]).read_text().splitlines()
@@ -360,6 +360,9 @@ async def test_a_stopped_host_hands_its_runs_back_for_another_host_to_finish(
         cluster_graphs.relay.compile(), store=store, source="tests.cluster_graphs:relay"
     )
     await eventually(lambda: _async(effects(files)[(run_id, "slow", "started")]), "`slow` to start")
+    # quick, beside slow in step 2, must have finished *and* been kept before the host stops:
+    # a task still in flight at a stop runs again (at least once), as documented.
+    await eventually(lambda: _pending_in(store, run_id, 2), "quick's result to be kept")
     status = await first_host.stop()
     assert status["handed back"] == 1
     assert (await store.get_run(run_id)).status == "queued"
@@ -373,6 +376,10 @@ async def test_a_stopped_host_hands_its_runs_back_for_another_host_to_finish(
     assert record.status == "completed" and (record.owner or "").startswith("arriving@")
     assert effects(files)[(run_id, "first", "done")] == 1
     assert effects(files)[(run_id, "quick", "done")] == 1
+
+
+async def _pending_in(store: PostgresStore, run_id: str, step: int) -> bool | None:
+    return bool(await store.pending(run_id, step)) or None
 
 
 async def test_a_run_whose_graph_cannot_be_imported_fails_with_a_clear_error(

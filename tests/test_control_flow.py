@@ -105,7 +105,7 @@ def evaluator_loop(tries: int) -> Graph[Log]:
 
 
 async def test_evaluator_loop_exits_through_its_cap_edge_after_exactly_n_visits() -> None:
-    result = await evaluator_loop(tries=3).compile().run()
+    result = await evaluator_loop(tries=3).compile().run(events=True)
     assert result.status is RunStatus.COMPLETED
     assert result.visits["writer"] == 3
     assert result.visits["evaluator"] == 3
@@ -158,7 +158,7 @@ async def test_failing_node_is_retried_then_succeeds() -> None:
 
     g = Graph(Log).add_node("flaky", flaky, retry=RetryPolicy(max_attempts=3, initial_delay=0))
     g.add_edge(START, "flaky").add_edge("flaky", END)
-    result = await g.compile().run()
+    result = await g.compile().run(events=True)
     assert result.state.log == ["ok"]
     retried = [e for e in result.events if isinstance(e, NodeRetried)]
     assert [e.attempt for e in retried] == [1, 2]
@@ -173,7 +173,7 @@ async def test_retry_waits_with_exponential_backoff() -> None:
     g = Graph(Log).add_node("boom", boom, retry=policy).add_edge(START, "boom")
     g.add_edge("boom", END)
     with pytest.raises(NodeFailedError, match="attempt 4") as info:
-        await g.compile().run()
+        await g.compile().run(events=True)
     retried = [e for e in info.value.result.events if isinstance(e, NodeRetried)]
     assert [e.delay for e in retried] == pytest.approx([0.001, 0.003, 0.009])
 

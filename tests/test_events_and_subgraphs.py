@@ -65,7 +65,7 @@ async def test_events_carry_updates_durations_edges_and_status() -> None:
         return {"log": "slow"}
 
     g = Graph(Log).add_node("slow", slow).add_edge(START, "slow").add_edge("slow", END)
-    result = await g.compile().run()
+    result = await g.compile().run(events=True)
     events = result.events
     assert isinstance(events[0], RunStarted) and events[0].graph == "Log"
     finished = next(e for e in events if isinstance(e, NodeFinished))
@@ -140,7 +140,7 @@ async def test_subgraph_maps_fields_in_and_out() -> None:
         "dig", inner_graph(), inputs={"topic": "subject"}, outputs={"findings": "notes"}
     )
     g.add_edge(START, "dig").add_edge("dig", END)
-    result = await g.compile().run()
+    result = await g.compile().run(events=True)
     assert result.state.findings == ["cats#0", "cats#1"]
     finished = next(e for e in result.events if isinstance(e, NodeFinished))
     assert finished.detail["path"] == ["research", "research"]

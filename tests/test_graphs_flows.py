@@ -258,7 +258,8 @@ async def test_supervisor_delegates_to_its_tool_agents_inside_one_node() -> None
 
 async def test_supervisor_offline_calls_a_worker_and_answers_from_it() -> None:
     result = await supervisor.graph().run(
-        {"request": "Research the benefits of electric bikes and write a short newsletter item."}
+        {"request": "Research the benefits of electric bikes and write a short newsletter item."},
+        events=True,
     )
     assert result.completed
     assert result.path == ["supervisor"]

@@ -38,7 +38,9 @@ async def test_fallback_moves_on_after_a_failure_and_after_i_dont_know() -> None
         "backup": model(call("search_faq", {"query": "router reset"}), say("I don't know.")),
         "general": model(say("Hold the reset button for ten seconds.")),
     }
-    result = await fallback.build(models=models).run({"query": "How do I reset my router?"})
+    result = await fallback.build(models=models).run(
+        {"query": "How do I reset my router?"}, events=True
+    )
     assert result.path == ["primary", "backup", "general"]
     assert result.state.answer == "Hold the reset button for ten seconds."
     failed = [e for e in result.events if isinstance(e, NodeFailed)]
@@ -103,7 +105,7 @@ async def test_error_recovery_retries_malformed_output_once() -> None:
     graph = error_recovery.build(
         models=models, extract_retry=RetryPolicy(max_attempts=2, initial_delay=0)
     )
-    result = await graph.run({"request": "Where is ORD-12345?"})
+    result = await graph.run({"request": "Where is ORD-12345?"}, events=True)
     assert result.path == ["extract", "support"]
     assert result.state.answer == "Thursday."
     retried = [e for e in result.events if isinstance(e, NodeRetried)]

@@ -37,7 +37,7 @@ async def test_triage_hands_off_to_order_management_which_tracks_the_order() -> 
             ),
         }
     )
-    result = await graph.run({"request": "When does order A-42 arrive?"})
+    result = await graph.run({"request": "When does order A-42 arrive?"}, events=True)
     assert result.path == ["triage", "order_management"]
     assert result.state.answer == "A-42 arrives Friday."
     assert ("triage", "order_management", "handoff") in taken(result)
@@ -72,7 +72,7 @@ async def test_hierarchical_delegates_two_levels_to_the_payment_investigator() -
             ),
         }
     )
-    result = await graph.run({"request": "Why did my payment P-9 fail?"})
+    result = await graph.run({"request": "Why did my payment P-9 fail?"}, events=True)
     assert result.path == ["triage", "billing", "payment_investigator"]
     assert result.state.answer == "P-9 was declined."
     handoffs = [(s, t) for s, t, kind in taken(result) if kind == "handoff"]
@@ -232,7 +232,9 @@ async def test_unroutable_request_is_handed_to_the_fallback_agent() -> None:
             "fallback": model(say("I can't help with hiking; may I pass you to a colleague?")),
         }
     )
-    result = await graph.run({"request": "Can you recommend a hiking trail near Denver?"})
+    result = await graph.run(
+        {"request": "Can you recommend a hiking trail near Denver?"}, events=True
+    )
     assert result.path == ["triage", "fallback"]
     assert ("triage", "fallback", "handoff") in taken(result)
     assert result.state.answer.startswith("I can't help with hiking")
@@ -240,7 +242,7 @@ async def test_unroutable_request_is_handed_to_the_fallback_agent() -> None:
 
 async def test_unroutable_offline_request_reaches_the_fallback_through_the_safety_net() -> None:
     result = await unroutable.graph().run(
-        {"request": "Can you recommend a good hiking trail near Denver?"}
+        {"request": "Can you recommend a good hiking trail near Denver?"}, events=True
     )
     assert result.completed
     assert result.path == ["triage", "fallback"]

@@ -208,7 +208,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 async def drive(graph: Any, store: Store, run_id: str) -> Any:
     """Run to the end, answering every human node, resuming after a crash or a failure."""
     try:
-        result = await graph.run(store=store, run_id=run_id, raise_on_error=False)
+        result = await graph.run(store=store, run_id=run_id, raise_on_error=False, events=True)
     except Crash:
         result = None
     for _ in range(50):
@@ -219,13 +219,13 @@ async def drive(graph: Any, store: Store, run_id: str) -> Any:
             node = result.waiting[0].node
             try:
                 result = await fresh.resume(
-                    run_id, f"{node} answer", store=store, raise_on_error=False
+                    run_id, f"{node} answer", store=store, raise_on_error=False, events=True
                 )
             except Crash:
                 result = None
             continue
         try:
-            result = await fresh.resume(run_id, store=store, raise_on_error=False)
+            result = await fresh.resume(run_id, store=store, raise_on_error=False, events=True)
         except Crash:
             result = None
     raise AssertionError(f"run {run_id} did not finish: {result}")

@@ -153,7 +153,7 @@ async def test_the_stored_report_shows_each_fan_out_task_with_its_own_write(
     any_store: Store,
 ) -> None:
     g = fan_out()
-    live = await g.run(store=any_store, run_id="fan")
+    live = await g.run(store=any_store, run_id="fan", events=True)
     stored = await g.load("fan", store=any_store)
 
     def finished(result: Any) -> list[tuple[str, int, dict[str, Any]]]:
@@ -176,7 +176,7 @@ async def test_the_stored_report_shows_a_failed_node_as_the_live_one(any_store: 
     )
     g.add_edge(START, "ok").add_edge("ok", "bad").add_edge("bad", END)
     compiled = g.compile()
-    live = await compiled.run(store=any_store, run_id="bad", raise_on_error=False)
+    live = await compiled.run(store=any_store, run_id="bad", raise_on_error=False, events=True)
     assert live.status is RunStatus.FAILED
     stored = await compiled.load("bad", store=any_store)
     live_view, stored_view = read_run(live), read_run(stored)
@@ -290,3 +290,34 @@ async def test_a_cancelled_run_is_stored_interrupted_and_resumes(any_store: Stor
 
 async def exists(store: Store, run_id: str) -> bool:
     return any(r.run_id == run_id for r in await store.list_runs())
+
+
+async def test_a_cancel_mid_step_keeps_the_branches_that_finished(any_store: Store) -> None:
+    gate = asyncio.Event()
+    ran: list[str] = []
+
+    async def quick(state: Doc) -> dict[str, Any]:
+        ran.append("quick")
+        return {"out": "quick"}
+
+    async def slow(state: Doc) -> dict[str, Any]:
+        ran.append("slow")
+        await gate.wait()
+        return {"out": "slow"}
+
+    g = Graph(Doc).add_node("quick", quick).add_node("slow", slow)
+    g.add_edge(START, "quick").add_edge(START, "slow").add_edge("quick", END)
+    compiled = g.add_edge("slow", END).compile()
+    running = asyncio.create_task(compiled.run(store=any_store, run_id="midstep"))
+    for _ in range(1000):  # until quick's result is kept and slow hangs
+        if await exists(any_store, "midstep") and await any_store.pending("midstep", 1):
+            break
+        await asyncio.sleep(0.01)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert (await any_store.get_run("midstep")).status == "interrupted"
+    gate.set()
+    result = await compiled.resume("midstep", store=any_store)
+    assert sorted(result.state.out) == ["quick", "slow"]
+    assert ran.count("quick") == 1 and ran.count("slow") == 2

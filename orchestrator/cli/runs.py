@@ -386,6 +386,7 @@ def demo(
                 store=opened,
                 model_provider=OfflineProvider(),
                 options=RunOptions(source=target),
+                events=True,  # the demo's run report shows its timeline
             )
             async for event in stream:
                 progress.show(event)
