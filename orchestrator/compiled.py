@@ -106,10 +106,11 @@ class CompiledGraph(Generic[S]):
         cfg = (config or DEFAULTS).merged(settings)
         rs = self.start(input, run_id=run_id)
         rs.options = self._options(cfg.options, cfg.model, cfg.model_provider)
+        if cfg.store is None:  # in memory only: no context to enter (W6 starts 1000 runs)
+            return await self._drive(rs, cfg)
         async with _maybe(cfg.store) as opened:
-            return await self._drive(
-                rs, cfg, None if opened is None else _persister(opened, self, cfg.snapshot_every)
-            )
+            assert opened is not None
+            return await self._drive(rs, cfg, _persister(opened, self, cfg.snapshot_every))
 
     def stream(
         self,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as to_json_bytes
 
-from .codec import Unkeepable, encode_value
+from .codec import Unkeepable, encode_value, is_plain
 from .errors import (
     CheckpointMismatchError,
     ResumeError,
@@ -148,7 +148,9 @@ class Persister:
     def _snapshot(self, rs: RunState) -> Snapshot:
         state = rs.state.model_dump(mode="json")
         for name in self.graph.schema.loose:  # typed Any: keep the values' types (see codec)
-            state[name] = encode_value(getattr(rs.state, name))
+            value = getattr(rs.state, name)
+            if not is_plain(value):
+                state[name] = encode_value(value)
         return Snapshot(
             state=state,
             visits=dict(rs.visits),

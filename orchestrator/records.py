@@ -86,11 +86,21 @@ def known_containers(state: BaseModel) -> Known:
     copying; the README asks nodes to return new values.)
     """
     found: Known = {}
-    for name, value in state.__dict__.items():
-        if isinstance(value, (list, dict)) and value:
+    for name, value in state.__dict__.items():  # at every barrier of a stored run: kept lean
+        kind = type(value)
+        if kind is list:
+            if not value or id(value) in found:
+                continue
+            last = value[-1]
+            found[id(value)] = ("field", name, (len(value), id(last)))
+            inner = type(last)
+            if (inner is list or inner is dict) and last and id(last) not in found:
+                found[id(last)] = ("last", name, _fingerprint(last))
+        elif kind is dict:
+            if value and id(value) not in found:
+                found[id(value)] = ("field", name, (len(value), 0))
+        elif isinstance(value, (list, dict)) and value:  # subclasses: the general path
             found.setdefault(id(value), ("field", name, _fingerprint(value)))
-            if isinstance(value, list) and isinstance(value[-1], (list, dict)) and value[-1]:
-                found.setdefault(id(value[-1]), ("last", name, _fingerprint(value[-1])))
     return found
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from orchestrator import (
     END,
@@ -321,3 +321,35 @@ async def test_a_cancel_mid_step_keeps_the_branches_that_finished(any_store: Sto
     result = await compiled.resume("midstep", store=any_store)
     assert sorted(result.state.out) == ["quick", "slow"]
     assert ran.count("quick") == 1 and ran.count("slow") == 2
+
+
+def _reducer_raising_value_error(current: list[str], new: list[str]) -> list[str]:
+    raise ValueError("cannot merge")
+
+
+class Validated(BaseModel):
+    items: Annotated[list[str], _reducer_raising_value_error] = []
+    name: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _no_bad_names(cls, value: str) -> str:
+        if value == "bad":
+            raise RuntimeError("validator blew up")
+        return value
+
+
+@pytest.mark.parametrize("write", [{"items": ["x"]}, {"name": "bad"}])
+async def test_a_raising_reducer_or_validator_fails_the_run_by_name_stored_and_resumed(
+    any_store: Store, write: dict[str, Any]
+) -> None:
+    g = Graph(Validated).add_node("w", lambda s: dict(write))
+    compiled = g.add_edge(START, "w").add_edge("w", END).compile()
+    result = await compiled.run(store=any_store, run_id="raising", raise_on_error=False)
+    assert result.status is RunStatus.FAILED
+    field = next(iter(write))
+    assert "'w'" in str(result.error) and repr(field) in str(result.error)
+    record = await any_store.get_run("raising")
+    assert record.status == "failed" and record.error
+    again = await compiled.resume("raising", store=any_store, raise_on_error=False)
+    assert again.status is RunStatus.FAILED and repr(field) in str(again.error)
