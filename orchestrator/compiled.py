@@ -321,6 +321,7 @@ class CompiledGraph(Generic[S]):
         """The one path every run takes: the scheduler drives ``rs`` (pausing at ``gate``
         after each step, for `iter`), then the result is built."""
         kept: list[Event] = []
+        rs.quiet = not cfg.events and hooks is None and emit is None
         sinks: list[Emit] = [kept.append if cfg.events else _usage_only(kept)]
         if hooks is not None:
             sinks.append(hooks.emit)

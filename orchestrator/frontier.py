@@ -27,7 +27,7 @@ class Frontier:
         self.sched, self.rs = sched, rs
         self.tasks: list[Task] = []
         # The edges taken, announced by `commit` once the whole barrier succeeded.
-        self.taken: list[EdgeTaken] = []
+        self.taken: list[Any] = []  # EdgeTaken events, or (source, target) when quiet
         self.plain: set[str] | None = None  # nodes started by a plain edge, made on demand
         self.scheduled: dict[str, int] | None = None  # tasks per capped node, made on demand
         self.arrived: list[str] | None = None  # joins an arrival was added to, in order
@@ -35,8 +35,9 @@ class Frontier:
 
     def commit(self, emit: Emit) -> list[Task]:
         """The barrier succeeded: announce the edges taken; the next step's tasks."""
-        for event in self.taken:
-            emit(event)
+        if not self.rs.quiet:
+            for event in self.taken:
+                emit(event)
         return self.tasks
 
     def undo(self) -> None:
@@ -45,7 +46,7 @@ class Frontier:
         rs = self.rs
         counts = rs.edge_counts
         for event in self.taken:
-            key = (event.source, event.target)
+            key = event if type(event) is tuple else (event.source, event.target)
             left = counts.get(key, 0) - 1
             if left > 0:
                 counts[key] = left
@@ -89,7 +90,10 @@ class Frontier:
             self._exit(source, cap.exit, cap.limit, payload, error, (*exits, source))
             return
         rs.edge_counts[key] = count + 1
-        self.taken.append(EdgeTaken(rs.run_id, rs.step, source, target, kind, label))
+        if rs.quiet:  # only counted (for `undo`), not announced
+            self.taken.append(key)
+        else:
+            self.taken.append(EdgeTaken(rs.run_id, rs.step, source, target, kind, label))
         if target == END:
             return
         node = sched.nodes[target]

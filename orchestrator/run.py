@@ -111,6 +111,9 @@ class RunState:
     status: RunStatus = RunStatus.RUNNING
     waiting: list[Waiting] = field(default_factory=list)
     error: OrchestratorError | None = None
+    # nobody listens to the step events (no store, no stream, events not kept): the hot path
+    # does not build them
+    quiet: bool = False
     # tasks of the current step whose finished writes a failed barrier refused (run again)
     refused: list[int] = field(default_factory=list)
     next_names: list[str] | None = None  # node names of ``tasks``, when already listed

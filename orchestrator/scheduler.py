@@ -136,7 +136,8 @@ class Scheduler:
                 if rs.step >= max_steps:
                     raise StepLimitExceededError(max_steps, rs.path, rs.visits)
                 step = rs.step + 1
-                emit(StepStarted(rs.run_id, step, rs.next_names or [t.node for t in tasks]))
+                if not rs.quiet:
+                    emit(StepStarted(rs.run_id, step, rs.next_names or [t.node for t in tasks]))
                 rs.next_names = None
                 writes: list[tuple[str, Mapping[str, Any]]] | None
                 if len(tasks) == 1 and not rs.pending:
@@ -319,7 +320,8 @@ class Scheduler:
         rs.step = step
         rs.tasks = self._advance(rs, outcomes, emit)
         rs.next_names = [t.node for t in rs.tasks]  # shared with the next StepStarted
-        emit(StepFinished(rs.run_id, step, writes, rs.next_names))
+        if not rs.quiet:
+            emit(StepFinished(rs.run_id, step, writes, rs.next_names))
         return writes
 
     async def _run_all(
@@ -388,7 +390,8 @@ class Scheduler:
             ctx, args, at, started = self._begin(rs, step, task, node, 1, deps, emit)
         else:  # the loop-body case, spelled out: a step here is a few microseconds
             ctx, args, at = None, (rs.state,), time.time()
-            emit(NodeStarted(rs.run_id, step, node.name, task.id, 1, at))
+            if not rs.quiet:
+                emit(NodeStarted(rs.run_id, step, node.name, task.id, 1, at))
             started = time.perf_counter()
         try:
             out = call(*args)
@@ -401,6 +404,8 @@ class Scheduler:
                 return None  # `_run_task` waits and goes on from attempt 2
             return self._failed(rs, step, task, node, 1, exc, emit)
         if ctx is None and type(out) is dict:  # `_end`, for the common case
+            if rs.quiet:
+                return Outcome(task, 1, out, None)
             emit(
                 NodeFinished(
                     rs.run_id,
@@ -519,7 +524,8 @@ class Scheduler:
                 emit=emit,
             )
         at = time.time()
-        emit(NodeStarted(rs.run_id, step, node.name, task.id, attempt, at))
+        if not rs.quiet:
+            emit(NodeStarted(rs.run_id, step, node.name, task.id, attempt, at))
         return ctx, ((state,) if ctx is None else (state, ctx)), at, time.perf_counter()
 
     def _end(
@@ -545,6 +551,8 @@ class Scheduler:
             except OrchestratorError as err:
                 return self._failed(rs, step, task, node, attempt, err, emit)
         pre = None if ctx is None else ctx.writes or None
+        if rs.quiet:
+            return Outcome(task, attempt, update, goto, pre=pre)
         shown = update if pre is None else _merged([*pre, update])
         emit(
             NodeFinished(
