@@ -165,7 +165,7 @@ def test_input_field_that_does_not_exist_is_named(capsys: pytest.CaptureFixture[
 def test_unknown_run_id_is_named(capsys: pytest.CaptureFixture[str], store: str) -> None:
     for command in (["show"], ["resume"], ["replay"], ["fork", "--step", "1"]):
         code, _, err = cli(capsys, command[0], "no-such-run", *command[1:], "--store", store)
-        assert code == 1, command
+        assert code == 2, command  # bad input: no such run
         assert "no run 'no-such-run' in" in err, command
 
 
@@ -241,3 +241,67 @@ def test_every_pattern_runs_from_the_command_line_offline(
     )
     assert result["status"] in ("completed", "waiting")
     assert result["path"]
+
+
+# --- the exit-code contract: 0 done, 1 the run failed or a replay diverged, 2 bad input ----
+
+
+FLAKY = """
+import os
+from pydantic import BaseModel
+from orchestrator import END, START, Graph
+
+
+class S(BaseModel):
+    out: str = ""
+
+
+def work(state: S) -> dict:
+    mode = os.environ.get("FLAKY_MODE", "ok")
+    if mode == "fail":
+        raise ValueError("told to fail")
+    return {"out": mode}
+
+
+graph = Graph(S, name="flaky").add_node("work", work).add_edge(START, "work").add_edge("work", END)
+"""
+
+
+@pytest.fixture
+def flaky(tmp_path: Path) -> str:
+    path = tmp_path / "flaky.py"
+    path.write_text(FLAKY)
+    return f"{path}:graph"
+
+
+def test_exit_codes_for_runs_replays_and_bad_input(
+    capsys: pytest.CaptureFixture[str],
+    store: str,
+    flaky: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, out, err = cli(capsys, "run", flaky, "--store", store, "--json")
+    assert code == 0, err
+    run_id = json.loads(out)["run_id"]
+    code, _, _ = cli(capsys, "replay", run_id, "--mode", "recorded", "--store", store)
+    assert code == 0  # same code, same run
+    monkeypatch.setenv("FLAKY_MODE", "changed")
+    code, out, _ = cli(capsys, "replay", run_id, "--mode", "recorded", "--store", store)
+    assert code == 1 and "diverged at step 1" in out
+    monkeypatch.setenv("FLAKY_MODE", "fail")
+    code, out, err = cli(capsys, "run", flaky, "--store", store)
+    assert code == 1 and "told to fail" in out + err
+    code, _, err = cli(capsys, "run", flaky, "--no-such-option")
+    assert code == 2
+    assert err.splitlines()[0].startswith("error: orchestrator run: No such option: --no-such")
+    assert "NoSuchOption" not in err and "Traceback" not in err
+
+
+def test_a_bare_command_prints_its_help_and_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys)
+    assert code == 0 and out.startswith("Usage: orchestrator") and not err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0 and out.startswith("orchestrator ")

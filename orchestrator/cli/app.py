@@ -116,20 +116,35 @@ def model_options(model: str | None) -> dict[str, Any]:
     return {"model": model}
 
 
+#: The exit codes: 0 done, 1 the run failed (or was interrupted) or a replay diverged, 2 bad
+#: input (an unknown option, a bad value, a missing file or run), 130 interrupted by Ctrl-C.
+EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
+
+
 def main() -> None:
-    """Entry point: one readable line and a non-zero exit code on errors."""
+    """Entry point: one readable line and the exit code of `EXIT_*` on errors."""
+    argv = sys.argv[1:]
+    if argv in (["--version"], ["-V"]):
+        from importlib.metadata import version
+
+        typer.echo(f"orchestrator {version('orchestrator')}")
+        sys.exit(EXIT_DONE)
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* the code a command exits with.
+        code = app(standalone_mode=False, prog_name="orchestrator")
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:
-        sys.exit(130)
+        sys.exit(EXIT_ABORTED)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `orchestrator`: its help
+            ctx = getattr(exc, "ctx", None)
+            typer.echo(ctx.get_help() if ctx is not None else str(exc))
+            sys.exit(EXIT_DONE)
+        if _is_usage_error(exc):
+            typer.echo(f"error: {_usage_message(exc)}", err=True)
+            typer.echo("(see `orchestrator --help`)", err=True)
+            sys.exit(EXIT_BAD_INPUT)
         if _DEBUG:
             raise
         from ..errors import OrchestratorError
@@ -138,5 +153,24 @@ def main() -> None:
         prefix = "error" if known else f"error ({type(exc).__name__})"
         typer.echo(f"{prefix}: {exc}", err=True)
         typer.echo("(run with --debug for the traceback)", err=True)
-        bad_input = isinstance(exc, (CliError, GraphSourceError)) or not known
-        sys.exit(2 if bad_input else 1)
+        from ..errors import InvalidInputError, RunNotFoundError
+
+        bad_input = (
+            isinstance(exc, (CliError, GraphSourceError, RunNotFoundError, InvalidInputError))
+            or not known
+        )
+        sys.exit(EXIT_BAD_INPUT if bad_input else EXIT_FAILED)
+    sys.exit(code if isinstance(code, int) else EXIT_DONE)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A click usage error (bad option, missing argument...), from click or typer's copy."""
+    return any(k.__name__ in ("ClickException", "UsageError") for k in type(exc).__mro__)
+
+
+def _usage_message(exc: Exception) -> str:
+    message = getattr(exc, "format_message", None)
+    text = message() if callable(message) else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) if ctx is not None else None
+    return f"{command}: {text}" if command and command != "orchestrator" else str(text)
