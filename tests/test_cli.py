@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]
 DEMO = "graphs.demo:graph"
 APPROVAL = "tests.durable_worker:approval_graph"
 
@@ -305,3 +306,122 @@ def test_a_bare_command_prints_its_help_and_succeeds(capsys: pytest.CaptureFixtu
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "--version")
     assert code == 0 and out.startswith("orchestrator ")
+
+
+GRAPH_FILES = sorted(p for p in (ROOT / "graphs").glob("*.py") if p.name != "__init__.py")
+
+
+@pytest.mark.parametrize("path", GRAPH_FILES, ids=[p.stem for p in GRAPH_FILES])
+def test_every_bundled_graph_loads_from_its_file_path(path: Path) -> None:
+    from orchestrator.source import load_graph
+
+    by_file = load_graph(f"{path}:graph")
+    by_module = load_graph(f"graphs.{path.stem}:graph")
+    assert by_file.name == by_module.name and set(by_file.nodes) == set(by_module.nodes)
+
+
+USER_FILE = """
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+from orchestrator import END, START, Graph
+
+
+class S(BaseModel):
+    n: int = 0
+
+
+def step(state: S) -> dict:
+    return {"n": state.n + 1}
+
+
+def again(state: S) -> Literal["step", "__end__"]:
+    return "step" if state.n < 3 else "__end__"
+
+
+graph = Graph(S, name="user").add_node("step", step).add_edge(START, "step")
+graph.add_route("step", again)
+"""
+
+
+def test_a_user_file_with_string_annotations_runs_and_renders(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str
+) -> None:
+    (tmp_path / "mine.py").write_text(USER_FILE)
+    code, out, err = cli(capsys, "run", f"{tmp_path / 'mine.py'}:graph", "--store", store, "--json")
+    assert code == 0, err
+    assert json.loads(out)["state"] == {"n": 3}
+    target = tmp_path / "not" / "yet" / "there" / "g.dot"
+    code, _, err = cli(capsys, "render", f"{tmp_path / 'mine.py'}:graph", "-o", str(target))
+    assert code == 0, err
+    assert target.is_file()  # the missing folders were made
+
+
+def test_a_script_that_runs_its_graph_at_import_can_draw_its_stored_run(tmp_path: Path) -> None:
+    """The README's first example: a script whose top level runs the graph into runs.db."""
+    script = tmp_path / "essay.py"
+    script.write_text(USER_FILE + '\nresult = graph.compile().run_sync(store="runs.db")\n')
+    exe = Path(sys.executable).with_name("orchestrator")
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True, timeout=120)
+    listed = subprocess.run(
+        [str(exe), "runs", "--json", "--store", "runs.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    run_id = json.loads(listed.stdout)[0]["run_id"]
+    drawn = subprocess.run(
+        [
+            str(exe),
+            "render",
+            run_id,
+            "--graph",
+            f"{script}:graph",
+            "-o",
+            "out/run.html",
+            "--store",
+            "runs.db",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    assert (tmp_path / "out" / "run.html").is_file()
+
+
+def test_a_store_in_a_missing_folder_is_bad_input_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = cli(capsys, "run", DEMO, "--store", str(tmp_path / "nope" / "runs.db"))
+    assert code == 2
+    assert "does not exist" in err and "unable to open" not in err
+
+
+def test_debug_may_follow_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(Exception, match="cannot import graph module"):
+        cli(capsys, "run", "graphs.nowhere:graph", "--debug")
+
+
+def test_a_named_model_without_a_key_warns_that_offline_answers(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    code, _, err = cli(
+        capsys,
+        "run",
+        "graphs.triage:graph",
+        "--model",
+        "gpt-4.1-mini",
+        "--store",
+        "memory",
+        "-i",
+        "where is my order?",
+    )
+    assert code == 0, err
+    assert "warning: --model gpt-4.1-mini" in err and "offline" in err

@@ -34,13 +34,14 @@ def render(graph: Any, path: str | os.PathLike[str], run: Any = None) -> Path:
     The extension picks the format: ``.dot``/``.gv`` (DOT), ``.svg``, ``.png`` (needs the
     system Graphviz), ``.mmd``/``.mermaid`` (Mermaid) or ``.html`` (the run report; the static
     graph alone when ``run`` is None). Anything else raises `UnsupportedFormatError`, a
-    ``ValueError``.
+    ``ValueError``. A missing folder on the way to ``path`` is created.
     """
     target = Path(path)
     writer = _WRITERS.get(target.suffix.lower())
     if writer is None:
         raise UnsupportedFormatError(target.suffix, FORMATS)
     content = writer(graph, run)
+    target.parent.mkdir(parents=True, exist_ok=True)  # like `-o out/run.html` expects
     if isinstance(content, bytes):
         target.write_bytes(content)
     else:

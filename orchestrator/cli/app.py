@@ -85,9 +85,17 @@ def parse_value(text: str) -> Any:
 
 
 def store_from(spec: str | None) -> Any:
+    """The store ``--store`` names; one it cannot open (a missing folder, not a database) is
+    bad input (exit 2); one that is only busy is not."""
+    from ..errors import StoreError, TransientStoreError
     from ..store import open_store
 
-    return open_store(spec)
+    try:
+        return open_store(spec)
+    except TransientStoreError:
+        raise
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def run_async(coro: Any) -> Any:
@@ -103,7 +111,11 @@ async def graph_of_run(store: Any, run_id: str, target: str | None) -> Any:
         raise CliError(
             f"run {run_id} does not record its graph's module; pass --graph module:attribute"
         )
-    return load_graph(source)
+    import asyncio
+
+    # Imported on a thread of its own: a file that runs its graph at import (`run_sync` at
+    # its top level, as in a script) does so outside this command's event loop.
+    return await asyncio.to_thread(load_graph, source)
 
 
 def model_options(model: str | None) -> dict[str, Any]:
@@ -113,6 +125,15 @@ def model_options(model: str | None) -> dict[str, Any]:
         from ..offline import OfflineProvider
 
         return {"model_provider": OfflineProvider()}
+    import os
+
+    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
+        typer.echo(
+            f"warning: --model {model} names a model, but neither OPENAI_API_KEY nor "
+            "OPENAI_BASE_URL is set, so the built-in offline model answers instead; set one "
+            "of them, or pass --model offline to say so",
+            err=True,
+        )
     return {"model": model}
 
 
@@ -124,6 +145,8 @@ EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
 def main() -> None:
     """Entry point: one readable line and the exit code of `EXIT_*` on errors."""
     argv = sys.argv[1:]
+    if "--debug" in argv[1:]:  # `orchestrator run X --debug` works as `orchestrator --debug run X`
+        argv = ["--debug", *(a for a in argv if a != "--debug")]
     if argv in (["--version"], ["-V"]):
         from importlib.metadata import version
 
@@ -131,7 +154,7 @@ def main() -> None:
         sys.exit(EXIT_DONE)
     try:
         # Without standalone mode click *returns* the code a command exits with.
-        code = app(standalone_mode=False, prog_name="orchestrator")
+        code = app(args=argv, standalone_mode=False, prog_name="orchestrator")
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

@@ -81,6 +81,12 @@ class SQLiteStore(Store):
     # --- opening: check first, write after ---------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        folder = self.file.parent
+        if not folder.is_dir():
+            raise StoreError(
+                f"cannot open store {self.where}: its folder {str(folder)!r} does not exist; "
+                "create it, or point the store at a file in an existing folder"
+            )
         try:
             return sqlite3.connect(
                 self.file, timeout=self._timeout, isolation_level=None, check_same_thread=False
