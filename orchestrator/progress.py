@@ -71,7 +71,15 @@ class Progress:
                 self._streaming = True
             self.console.print(event.text, end="", markup=False, soft_wrap=True)
         elif isinstance(event, Interrupted):
-            self._line(f"  ⏸ {event.node} waits: {_cut(event.request)}", "yellow")
+            # In full: a person reads what they are asked to approve.
+            request = event.request if isinstance(event.request, str) else _json(event.request)
+            self._line(f"  ⏸ {event.node} waits: {request}", "yellow")
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str, ensure_ascii=False, indent=2)
 
 
 def _cut(value: Any, limit: int = 120) -> str:

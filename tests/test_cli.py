@@ -425,3 +425,27 @@ def test_a_named_model_without_a_key_warns_that_offline_answers(
     )
     assert code == 0, err
     assert "warning: --model gpt-4.1-mini" in err and "offline" in err
+
+
+def test_show_prints_written_values_and_playback_prints_what_each_step_changed(
+    capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
+) -> None:
+    (tmp_path / "long.py").write_text(
+        USER_FILE.replace(
+            'return {"n": state.n + 1}', 'return {"n": state.n + 1, "text": "x" * 300}'
+        ).replace("n: int = 0", "n: int = 0\n    text: str = ''")
+    )
+    target = f"{tmp_path / 'long.py'}:graph"
+    run_id = run_json(capsys, "run", target, "--store", store)["run_id"]
+    code, out, err = cli(capsys, "show", run_id, "--store", store)
+    assert code == 0, err
+    assert "step: n=1" in out and "x" * 300 not in out  # values, shortened
+    code, out, _ = cli(capsys, "show", run_id, "--store", store, "--full")
+    assert "x" * 300 in out.replace("\n", "").replace(" ", "")
+    shown = run_json(capsys, "show", run_id, "--store", store)
+    assert shown["steps"][1]["writes"] == [["step", {"n": 1, "text": "x" * 300}]]
+    code, out, _ = cli(capsys, "replay", run_id, "--mode", "playback", "--store", store)
+    assert code == 0
+    lines = out.splitlines()
+    step2 = lines[lines.index("step 2: step") + 1 :][:2]
+    assert step2 == ["  n: 1 -> 2", "step 3: step"]  # text did not change at step 2

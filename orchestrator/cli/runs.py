@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..source import load_graph
+from ..source import GraphSourceError, load_graph
 from .app import (
     CliError,
     GraphOption,
@@ -125,21 +125,36 @@ def runs(
 def show(
     run_id: Annotated[str, typer.Argument(help="The run's id.")],
     store: StoreOption = None,
+    graph: GraphOption = None,
+    full: Annotated[bool, typer.Option("--full", help="Show written values in full.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show a stored run: status, path, each step's writes, and model usage per node."""
+    """Show a stored run: status, path, each step's writes (values, shortened unless --full),
+    and model usage per node."""
     opened = store_from(store)
 
-    async def collect() -> tuple[Any, Any, Any, Any]:
+    async def collect() -> tuple[Any, Any, Any, Any, Any]:
         record = await opened.get_run(run_id)
+        steps = None
+        if graph or record.source:
+            # The values each step wrote, rebuilt by the one fold of the log; without the
+            # graph only the field names are known.
+            try:
+                compiled = await graph_of_run(opened, run_id, graph)
+            except (CliError, GraphSourceError):
+                if graph:
+                    raise
+            else:
+                steps = await compiled.playback(run_id, store=opened)
         return (
             record,
             await opened.checkpoints(run_id, from_snapshot=False),
             await opened.path(run_id),
             await opened.events(run_id),
+            steps,
         )
 
-    record, checkpoints, path, events = run_async(collect())
+    record, checkpoints, path, events, steps = run_async(collect())
     from ..events import ModelCalled
     from ..records import decode_event
 
@@ -159,7 +174,16 @@ def show(
                     "path": path,
                     "usage": usage,
                     "steps": [
-                        {"step": c.step, "ran": c.ran, "writes": [[n, u] for _, n, u in c.writes]}
+                        {"step": v.step, "ran": v.ran, "writes": [[n, u] for n, u in v.writes]}
+                        for v in steps
+                    ]
+                    if steps is not None
+                    else [
+                        {
+                            "step": c.step,
+                            "ran": c.ran,
+                            "fields": [[n, sorted(u)] for _, n, u in c.writes],
+                        }
                         for c in checkpoints
                     ],
                 },
@@ -167,7 +191,7 @@ def show(
             )
         )
         return
-    from rich.table import Table
+    from rich.table import Column, Table
 
     console = make_console()
     console.print(
@@ -180,11 +204,21 @@ def show(
     for waiting in record.waiting:
         console.print(f"waiting in {waiting['node']}: {short(waiting['request'])}", markup=False)
     console.print("path: " + (" -> ".join(path) or "(none)"), markup=False)
-    table = Table("step", "ran", "writes", box=None)
-    for c in checkpoints:
-        writes = "; ".join(f"{n}: {', '.join(u)}" for _, n, u in c.writes)
-        table.add_row(str(c.step), ", ".join(c.ran) or "(start)", writes)
-    console.print(table)
+    table = Table("step", "ran", Column("writes", overflow="fold"), box=None)
+    if steps is not None:
+        limit = None if full else 80
+        for view in steps:
+            writes = "\n".join(
+                f"{n}: " + ", ".join(f"{k}={_shown(v, limit)}" for k, v in u.items())
+                for n, u in view.writes
+            )
+            table.add_row(str(view.step), ", ".join(view.ran) or "(start)", writes)
+    else:
+        for c in checkpoints:
+            writes = "; ".join(f"{n}: {', '.join(u)}" for _, n, u in c.writes)
+            table.add_row(str(c.step), ", ".join(c.ran) or "(start)", writes)
+        console.print("(field names only: give --graph module:attribute for the values)")
+    console.print(table, markup=False)
     if usage:
         usage_table = Table("node", "requests", "input tokens", "output tokens", box=None)
         for node_name, numbers in usage.items():
@@ -261,9 +295,20 @@ def replay(
         if as_json:
             typer.echo(json.dumps(steps, default=str))
             return
+        before: dict[str, Any] = {}
         for view in steps:
             typer.echo(f"step {view['step']}: {', '.join(view['ran']) or '(start)'}")
-            typer.echo("  " + json.dumps(view["state"], default=str)[:400])
+            state = view["state"]
+            changed = [k for k in state if k not in before or state[k] != before[k]]
+            for key in changed:  # what the step changed, as old -> new
+                new_value = _shown(state[key], 120)
+                if key in before:
+                    typer.echo(f"  {key}: {_shown(before[key], 60)} -> {new_value}")
+                else:
+                    typer.echo(f"  {key} = {new_value}")
+            if not changed:
+                typer.echo("  (no change)")
+            before = state
         return
     report = {
         "run_id": run_id,
@@ -403,3 +448,11 @@ def demo(
     typer.echo(
         f"replay it: orchestrator replay {result.run_id} --mode recorded --store {opened.where}"
     )
+
+
+def _shown(value: Any, limit: int | None) -> str:
+    """A value as one line of JSON, cut at ``limit`` characters (None: whole)."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
