@@ -321,12 +321,15 @@ class CompiledGraph(Generic[S]):
         """The one path every run takes: the scheduler drives ``rs`` (pausing at ``gate``
         after each step, for `iter`), then the result is built."""
         kept: list[Event] = []
-        rs.quiet = not cfg.events and hooks is None and emit is None
+        listener = cfg.on_event
+        rs.quiet = not cfg.events and hooks is None and emit is None and listener is None
         sinks: list[Emit] = [kept.append if cfg.events else _usage_only(kept)]
         if hooks is not None:
             sinks.append(hooks.emit)
         if emit is not None:
             sinks.append(emit)
+        if listener is not None:
+            sinks.append(listener)
         sink = sinks[0]
         if len(sinks) > 1:
 

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .events import Event
     from .run import RunOptions
     from .store import Store
 
@@ -35,6 +38,8 @@ class RunConfig:
     - ``model`` / ``model_provider``: override every agent's model / how names resolve.
     - ``options``: the full `RunOptions` (the two above are shortcuts into it).
     - ``snapshot_every``: store a full snapshot every N steps (default: by size).
+    - ``on_event``: called with every event as it happens (a live view, a log), for any call;
+      ``stream()`` gives the same events as an async iterator.
     - ``events``: keep every event in ``result.events`` (for a live report of the run). Off
       by default: a long run then holds only its state, path, visits, usage and errors, and a
       stored run's events are always in its store (``graph.load(run_id)``).
@@ -50,6 +55,7 @@ class RunConfig:
     options: RunOptions | None = None
     snapshot_every: int | None = None
     events: bool = False
+    on_event: Callable[[Event], None] | None = None
 
     def but(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` (refused by name when one is not a setting)."""
@@ -81,6 +87,7 @@ class Settings(TypedDict, total=False):
     options: RunOptions | None
     snapshot_every: int | None
     events: bool
+    on_event: Callable[[Event], None] | None
 
 
 _NAMES = frozenset(f.name for f in dataclasses.fields(RunConfig))

@@ -27,7 +27,7 @@ class Progress:
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
-        self._streaming = False
+        self._streaming: tuple[int, str] | None = None  # the task and agent streaming now
 
     def __enter__(self) -> Progress:
         return self
@@ -42,9 +42,9 @@ class Progress:
         self.console.print(text, style=style, markup=False)
 
     def _end_stream(self) -> None:
-        if self._streaming:
+        if self._streaming is not None:
             self.console.print()
-            self._streaming = False
+            self._streaming = None
 
     def show(self, event: Event) -> None:
         if isinstance(event, StepStarted):
@@ -66,9 +66,12 @@ class Progress:
         elif isinstance(event, AgentItem) and event.kind == "tool_call":
             self._line(f"  ⚙ {event.agent} calls {event.name}({_cut(event.content, 80)})", "dim")
         elif isinstance(event, AgentDelta):
-            if not self._streaming:
-                self.console.print(f"  {event.agent}: ", end="", markup=False)
-                self._streaming = True
+            # Parallel agents stream at once: each switch of task starts a new labelled line.
+            key = (event.task_id, event.agent)
+            if self._streaming != key:
+                self._end_stream()
+                self.console.print(f"  [{event.node}] {event.agent}: ", end="", markup=False)
+                self._streaming = key
             self.console.print(event.text, end="", markup=False, soft_wrap=True)
         elif isinstance(event, Interrupted):
             # In full: a person reads what they are asked to approve.

@@ -449,3 +449,45 @@ def test_show_prints_written_values_and_playback_prints_what_each_step_changed(
     lines = out.splitlines()
     step2 = lines[lines.index("step 2: step") + 1 :][:2]
     assert step2 == ["  n: 1 -> 2", "step 3: step"]  # text did not change at step 2
+
+
+def test_fork_and_resume_show_the_live_view(capsys: pytest.CaptureFixture[str], store: str) -> None:
+    run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    code, _, err = cli(capsys, "fork", run_id, "--step", "3", "--store", store)
+    assert code == 0, err
+    assert "step 4: review" in err and "✓ publish" in err
+    code, out, err = cli(capsys, "run", APPROVAL, "--store", store, "--json")
+    waiting = json.loads(out)["run_id"]
+    code, _, err = cli(capsys, "resume", waiting, "--value", "yes", "--store", store)
+    assert code == 0, err
+    assert "step " in err and "✓" in err
+
+
+def test_parallel_agents_streams_are_labelled_by_node() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from orchestrator.events import AgentDelta
+    from orchestrator.progress import Progress
+
+    buffer = StringIO()
+    with Progress(Console(file=buffer, width=200)) as progress:
+        for task, node, text in [(1, "left", "Hel"), (2, "right", "Bon"), (1, "left", "lo")]:
+            progress.show(AgentDelta("r", 1, node, task, f"{node} agent", text))
+    assert buffer.getvalue().splitlines() == [
+        "  [left] left agent: Hel",
+        "  [right] right agent: Bon",
+        "  [left] left agent: lo",
+    ]
+
+
+async def test_on_event_sees_every_event_of_any_call(store: str) -> None:
+    from orchestrator.compiled import CompiledGraph
+    from orchestrator.source import load_graph
+
+    graph: CompiledGraph[Any] = load_graph(DEMO)
+    seen: list[str] = []
+    result = await graph.run(store=store, on_event=lambda e: seen.append(type(e).__name__))
+    assert "NodeFinished" in seen and seen[-1] == "RunFinished"
+    assert not any(type(e).__name__ == "NodeFinished" for e in result.events)  # not kept

@@ -4,6 +4,8 @@ replay, fork, resume and demo."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -367,9 +369,10 @@ def fork(
                 f"--set names {', '.join(map(repr, unknown))}, not a field of graph "
                 f"{compiled.name!r}; fields are {', '.join(sorted(compiled.schema.fields))}"
             )
-        return await compiled.fork(
-            run_id, step, set=edits or None, store=opened, raise_on_error=False
-        )
+        with _live(as_json) as show:
+            return await compiled.fork(
+                run_id, step, set=edits or None, store=opened, raise_on_error=False, on_event=show
+            )
 
     result = run_async(go())
     print_result(result, as_json, opened.where)
@@ -392,9 +395,14 @@ def resume(
 
     async def go() -> Any:
         compiled = await graph_of_run(opened, run_id, graph)
-        if value is None:
-            return await compiled.resume(run_id, store=opened, raise_on_error=False)
-        return await compiled.resume(run_id, parse_value(value), store=opened, raise_on_error=False)
+        with _live(as_json) as show:
+            if value is None:
+                return await compiled.resume(
+                    run_id, store=opened, raise_on_error=False, on_event=show
+                )
+            return await compiled.resume(
+                run_id, parse_value(value), store=opened, raise_on_error=False, on_event=show
+            )
 
     result = run_async(go())
     print_result(result, as_json, opened.where)
@@ -456,3 +464,15 @@ def _shown(value: Any, limit: int | None) -> str:
     if limit is None or len(text) <= limit:
         return text
     return text[: limit - 1] + "…"
+
+
+@contextmanager
+def _live(quiet: bool) -> Iterator[Any]:
+    """The live view's event listener (on stderr), or None for ``--json``."""
+    if quiet:
+        yield None
+        return
+    from ..progress import Progress
+
+    with Progress() as progress:
+        yield progress.show
