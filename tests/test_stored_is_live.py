@@ -353,3 +353,22 @@ async def test_a_raising_reducer_or_validator_fails_the_run_by_name_stored_and_r
     assert record.status == "failed" and record.error
     again = await compiled.resume("raising", store=any_store, raise_on_error=False)
     assert again.status is RunStatus.FAILED and repr(field) in str(again.error)
+
+
+class _Dies(BaseException):
+    """The process dies here: no handler of the engine sees it."""
+
+
+async def test_a_run_whose_process_died_lists_the_steps_it_reached(tmp_path: Path) -> None:
+    def third(state: Doc) -> dict[str, Any]:
+        raise _Dies
+
+    g = Graph(Doc).add_node("a", writes("a")).add_node("b", writes("b")).add_node("c", third)
+    compiled = g.add_edge(START, "a").add_edge("a", "b").add_edge("b", "c").add_edge("c", END)
+    store = SQLiteStore(tmp_path / "died.db")
+    with pytest.raises(_Dies):
+        await compiled.compile().run(store=store, run_id="died")
+    [record] = await store.list_runs()
+    assert (record.status, record.steps) == ("running", 2)
+    assert (await store.get_run("died")).steps == 2
+    await store.close()

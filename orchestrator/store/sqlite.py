@@ -308,7 +308,21 @@ class SQLiteStore(Store):
             ).fetchone()
         if row is None:
             raise RunNotFoundError(run_id, self.where)
-        return run_from_row(row, self.where)
+        return self._caught_up(run_from_row(row, self.where))
+
+    def _caught_up(self, record: RunRecord) -> RunRecord:
+        """A running run's step count from its checkpoints (which do not touch its row), so a
+        run whose process died shows how far it got."""
+        if record.status != "running":
+            return record
+        with self._guard(f"reading the steps of run {record.run_id!r}") as db:
+            low, high = _span(self._key(db, record.run_id))
+            (last,) = db.execute(
+                "SELECT max(id) FROM checkpoints WHERE id BETWEEN ? AND ?", (low, high)
+            ).fetchone()
+        if last is not None:
+            record.steps = max(record.steps, last & _LOW)
+        return record
 
     async def checkpoints(self, run_id: str, *, from_snapshot: bool = True) -> list[Checkpoint]:
         with self._guard(f"reading the checkpoints of run {run_id!r}") as db:
@@ -384,7 +398,7 @@ class SQLiteStore(Store):
             rows = db.execute(
                 f"SELECT {RUN_COLUMNS} FROM runs ORDER BY updated DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [run_from_row(r, self.where) for r in rows]
+        return [self._caught_up(run_from_row(r, self.where)) for r in rows]
 
     async def close(self) -> None:
         db, self._db = self._db, None
