@@ -163,7 +163,7 @@ class NodeTimeoutError(RunError, TimeoutError):
 
 class StateValidationError(RunError):
     def __init__(self, node: str, field: str, detail: str) -> None:
-        self.node, self.field = node, field
+        self.node, self.field, self.detail = node, field, detail
         super().__init__(f"node {node!r} wrote an invalid value to field {field!r}: {detail}")
 
 

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from .errors import OrchestratorError, ResumeError, StoreError, UnknownFieldError
+from .errors import (
+    OrchestratorError,
+    ResumeError,
+    StateValidationError,
+    StoreError,
+    UnknownFieldError,
+)
 from .events import (
     EdgeTaken,
     Event,
@@ -97,6 +103,11 @@ async def fork_state(
             raise ResumeError(
                 f"cannot fork run {run_id}: {exc.field!r} is not a field of the state; fields "
                 f"are {', '.join(sorted(graph.schema.fields))}"
+            ) from exc
+        except StateValidationError as exc:
+            raise ResumeError(
+                f"cannot fork run {run_id}: the edited field {exc.field!r} is invalid "
+                f"({exc.detail}); give a value of the field's type"
             ) from exc
         except OrchestratorError as exc:
             raise ResumeError(f"cannot fork run {run_id} with those edits: {exc}") from exc

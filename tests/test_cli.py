@@ -491,3 +491,16 @@ async def test_on_event_sees_every_event_of_any_call(store: str) -> None:
     result = await graph.run(store=store, on_event=lambda e: seen.append(type(e).__name__))
     assert "NodeFinished" in seen and seen[-1] == "RunFinished"
     assert not any(type(e).__name__ == "NodeFinished" for e in result.events)  # not kept
+
+
+def test_a_bad_set_value_is_blamed_on_the_field_and_is_bad_input(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    run_id = run_json(capsys, "run", DEMO, "--store", store)["run_id"]
+    code, _, err = cli(
+        capsys, "fork", run_id, "--step", "2", "--set", 'revisions={"a": 1}', "--store", store
+    )
+    assert code == 2
+    assert "the edited field 'revisions' is invalid" in err and "'--set'" not in err
+    code, _, err = cli(capsys, "fork", run_id, "--step", "99", "--store", store)
+    assert code == 2

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import ResumeError
 from ..source import GraphSourceError, load_graph
 from .app import (
     CliError,
@@ -370,9 +371,17 @@ def fork(
                 f"{compiled.name!r}; fields are {', '.join(sorted(compiled.schema.fields))}"
             )
         with _live(as_json) as show:
-            return await compiled.fork(
-                run_id, step, set=edits or None, store=opened, raise_on_error=False, on_event=show
-            )
+            try:
+                return await compiled.fork(
+                    run_id,
+                    step,
+                    set=edits or None,
+                    store=opened,
+                    raise_on_error=False,
+                    on_event=show,
+                )
+            except ResumeError as exc:  # the step or the edits given: bad input
+                raise CliError(str(exc)) from exc
 
     result = run_async(go())
     print_result(result, as_json, opened.where)
