@@ -81,13 +81,81 @@ def run(
         raise typer.Exit(1)
 
 
-@app.command()
+runs_app = typer.Typer(
+    help="List stored runs (newest first, forks under their parent); delete or prune them.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_ids: Annotated[list[str], typer.Argument(help="The runs to delete.", metavar="RUN...")],
+    forks: Annotated[bool, typer.Option("--forks", help="Delete their forks too.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Delete runs and every row they have in the store (not their forks, unless --forks)."""
+    opened = store_from(store)
+
+    async def go() -> list[str]:
+        deleted: list[str] = []
+        for run_id in run_ids:
+            deleted += await opened.delete_run(run_id, forks=forks)
+        return deleted
+
+    deleted = run_async(go())
+    typer.echo(f"deleted {len(deleted)} run(s) from {opened.where}: {', '.join(deleted)}")
+
+
+@runs_app.command("prune")
+def runs_prune(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age since last update: 30d, 12h, 45m or 90s.")
+    ],
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status", help="Only runs in this status (repeat); default: all but running/queued."
+        ),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Delete the runs not updated for a while, and reclaim their space."""
+    seconds = _duration(older_than)
+    known = {"completed", "failed", "waiting", "interrupted", "running", "queued"}
+    bad = sorted(set(status or ()) - known)
+    if bad:
+        raise CliError(
+            f"--status {', '.join(bad)} is not a run status; use {', '.join(sorted(known))}"
+        )
+    opened = store_from(store)
+    deleted = run_async(opened.prune(older_than=seconds, status=status or None))
+    typer.echo(f"pruned {len(deleted)} run(s) from {opened.where}")
+
+
+def _duration(text: str) -> float:
+    units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+    number, unit = text[:-1], text[-1:].lower()
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in units or value < 0:
+        raise CliError(f"--older-than takes a number and a unit (30d, 12h, 45m, 90s), not {text!r}")
+    return value * units[unit]
+
+
+@runs_app.callback()
 def runs(
+    ctx: typer.Context,
     store: StoreOption = None,
     limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List stored runs, newest first; forks appear under their parent."""
+    if ctx.invoked_subcommand is not None:
+        return
     opened = store_from(store)
     records = run_async(opened.list_runs(limit))
     if as_json:

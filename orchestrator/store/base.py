@@ -3,10 +3,15 @@ does its short writes inline, PostgreSQL goes over the network."""
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any
 
 from ..records import Checkpoint, PendingWrite, RunRecord
+
+_ALL = 2**31 - 1  # list_runs limit meaning every run
+_LIVE = frozenset({"running", "queued"})
 
 
 class Store(ABC):
@@ -78,6 +83,50 @@ class Store(ABC):
     @abstractmethod
     async def list_runs(self, limit: int = 100) -> list[RunRecord]:
         """The most recently updated runs first."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def delete_run(self, run_id: str, *, forks: bool = False) -> list[str]:
+        """Delete a run and all its rows; with ``forks``, its forks (and theirs) too. Returns
+        the ids deleted. Forks left behind keep working: each starts from its own snapshot.
+        `RunNotFoundError` when there is no such run."""
+        await self.get_run(run_id)  # names a missing run
+        doomed = [run_id]
+        if forks:
+            children: dict[str, list[str]] = {}
+            for record in await self.list_runs(_ALL):
+                if record.parent_run:
+                    children.setdefault(record.parent_run, []).append(record.run_id)
+            for parent in doomed:  # grows as it goes: forks of forks
+                doomed.extend(c for c in children.get(parent, []) if c not in doomed)
+        await self._delete_runs(doomed)
+        return doomed
+
+    async def prune(
+        self, *, older_than: float, status: Iterable[str] | None = None, now: float | None = None
+    ) -> list[str]:
+        """Delete the runs last updated more than ``older_than`` seconds ago whose status is in
+        ``status`` (default: every status but running and queued, which a host may still be
+        driving), and reclaim their space. Returns the ids deleted."""
+        wanted = set(status) if status is not None else None
+        cutoff = (time.time() if now is None else now) - older_than
+        doomed = [
+            r.run_id
+            for r in await self.list_runs(_ALL)
+            if r.updated < cutoff
+            and (r.status in wanted if wanted is not None else r.status not in _LIVE)
+        ]
+        if doomed:
+            await self._delete_runs(doomed)
+            await self._reclaim()
+        return doomed
+
+    async def _delete_runs(self, run_ids: list[str]) -> None:
+        """Remove every row of these runs, atomically."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete runs")
+
+    async def _reclaim(self) -> None:  # noqa: B027 - optional: most stores reclaim by themselves
+        """Give the space of deleted rows back (SQLite: VACUUM)."""
 
     async def close(self) -> None:  # noqa: B027 - optional: in-process stores have nothing to do
         """Release connections (a no-op for in-process stores)."""

@@ -91,6 +91,13 @@ class MemoryStore(Store):
         checkpoints = (decode_checkpoint(run_id, step, data, self.where) for step, _, data in rows)
         return [node for checkpoint in checkpoints for node in checkpoint.ran]
 
+    async def _delete_runs(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            for table in (self._runs, self._checkpoints, self._events, self._resumes):
+                table.pop(run_id, None)
+            for key in [k for k in self._pending if k[0] == run_id]:
+                del self._pending[key]
+
     async def pending(self, run_id: str, step: int) -> list[PendingWrite]:
         return list(self._pending.get((run_id, step), {}).values())
 

@@ -462,6 +462,21 @@ class PostgresStore(Store):
                 await self._refused(conn, run_id, lease)
         return len(data)
 
+    async def _delete_runs(self, run_ids: list[str]) -> None:
+        async with (
+            self._session(f"deleting {len(run_ids)} run(s)") as conn,
+            conn.transaction(),
+        ):
+            cur = await conn.execute(
+                "DELETE FROM runs WHERE run_id = ANY(%(ids)s) RETURNING key", {"ids": run_ids}
+            )
+            keys = [row[0] for row in await cur.fetchall()]
+            for table in ("checkpoints", "pending", "events", "resumes"):
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE run = ANY(%(keys)s)",
+                    {"keys": keys},
+                )
+
     async def save_pending(self, pending: PendingWrite, *, fence: Any = None) -> None:
         lease = _lease(fence)
         what = f"saving a pending write of run {pending.run_id!r}"

@@ -400,6 +400,26 @@ class SQLiteStore(Store):
             ).fetchall()
         return [self._caught_up(run_from_row(r, self.where)) for r in rows]
 
+    async def _delete_runs(self, run_ids: list[str]) -> None:
+        with self._guard(f"deleting {len(run_ids)} run(s)") as db, self._transaction(db):
+            for run_id in run_ids:
+                row = db.execute("SELECT key FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                if row is None:
+                    continue
+                key = int(row[0])
+                low, high = _span(key)
+                db.execute("DELETE FROM checkpoints WHERE id BETWEEN ? AND ?", (low, high))
+                db.execute("DELETE FROM events WHERE id BETWEEN ? AND ?", (low, high))
+                db.execute("DELETE FROM pending WHERE run = ?", (key,))
+                db.execute("DELETE FROM resumes WHERE run = ?", (key,))
+                db.execute("DELETE FROM runs WHERE key = ?", (key,))
+                self._keys.pop(run_id, None)
+                self._event_seq.pop(run_id, None)
+
+    async def _reclaim(self) -> None:
+        with self._guard("reclaiming the space of deleted runs") as db:
+            db.execute("VACUUM")
+
     async def close(self) -> None:
         db, self._db = self._db, None
         if db is not None:
