@@ -95,6 +95,7 @@ if TYPE_CHECKING:
         RetryPolicy,
     )
     from .reducers import (
+        Overwrite,
         Reducer,
         add,
         append,
@@ -174,6 +175,7 @@ _WHERE: dict[str, str] = {
     "RunState": "run",
     "RunStatus": "events",
     "RunStream": "compiled",
+    "Overwrite": "reducers",
     "RunIter": "compiled",
     "RunConfig": "config",
     "SQLiteStore": "store",
@@ -240,6 +242,7 @@ __all__ = [
     "NodeStarted",
     "NodeTimeoutError",
     "OrchestratorError",
+    "Overwrite",
     "Reducer",
     "ReplayReport",
     "ResumeError",

@@ -21,6 +21,7 @@ from . import events as ev
 from .codec import REF, decode_value, encode_value, is_plain
 from .context import Failure
 from .errors import CorruptRunError
+from .reducers import Overwrite
 from .run import Outcome, Task
 
 if TYPE_CHECKING:
@@ -125,6 +126,9 @@ def encode_writes(
         out: dict[str, Any] = {}
         for key, value in update.items():
             typed = not (loose and key in loose)  # typed Any: keep the values' types (codec)
+            if type(value) is Overwrite:  # kept as the marker, so the fold replaces too
+                out[key] = {REF: "overwrite", "v": _value(value.value, typed)}
+                continue
             if isinstance(value, (list, dict)) and value and known:
                 ref = _ref(value, known)
                 if ref is not None:
@@ -170,6 +174,8 @@ def _resolve(ref: dict[str, Any], before: BaseModel, typed: bool) -> Any:
     kind = ref[REF]
     if kind == "items":
         return [_item(item, before, typed) for item in ref["items"]]
+    if kind == "overwrite":
+        return Overwrite(_item(ref["v"], before, typed))
     if kind in _REFERENCES:
         current = getattr(before, ref["field"])
         return current if kind == "field" else current[-1]

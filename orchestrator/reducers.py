@@ -23,6 +23,15 @@ class Reducer:
         return self.fn(current, update)
 
 
+@dataclass(frozen=True, slots=True)
+class Overwrite:
+    """A write that replaces a reducer field's value instead of reducing it (LangGraph's
+    ``Overwrite``): ``return {"log": Overwrite(["fresh start"])}``. Two tasks of one step
+    overwriting the same field conflict, as two writes of a reducer-less field do."""
+
+    value: Any
+
+
 def _append(current: Any, update: Any) -> list[Any]:
     return [*(current or ()), update]
 

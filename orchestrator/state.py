@@ -17,7 +17,7 @@ from .errors import (
     UnknownFieldError,
     WriteFailedError,
 )
-from .reducers import Reducer, find_reducer
+from .reducers import Overwrite, Reducer, find_reducer
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -124,7 +124,9 @@ class StateSchema(Generic[S]):
                     self.check_key(label, key)
                 red = reducers.get(key)
                 try:
-                    if red is not None:
+                    if type(value) is Overwrite:
+                        value = value.value
+                    elif red is not None:
                         value = red(getattr(new, key), value)
                     assign(new, key, value)
                 except ValidationError as exc:
@@ -133,19 +135,24 @@ class StateSchema(Generic[S]):
                     raise WriteFailedError(label, key, exc) from exc
             return new
         written_by: dict[str, tuple[str, int]] = {}
+        overwritten: dict[str, tuple[str, int]] = {}
         for index, (label, update) in enumerate(writes):
             owner = index if owners is None else owners[index]
             for key, value in update.items():
                 if key not in fields:
                     self.check_key(label, key)
                 red = reducers.get(key)
-                if red is None:
-                    first = written_by.get(key)
+                overwrite = type(value) is Overwrite
+                if red is None or overwrite:
+                    seen = overwritten if overwrite else written_by
+                    first = seen.get(key)
                     if first is not None and first[1] != owner:
                         raise ConflictingWritesError(key, first[0], label, step)
-                    written_by[key] = (label, owner)
+                    seen[key] = (label, owner)
                 try:
-                    if red is not None:
+                    if overwrite:
+                        value = value.value
+                    elif red is not None:
                         value = red(getattr(new, key), value)
                     assign(new, key, value)
                 except ValidationError as exc:
@@ -170,18 +177,24 @@ class StateSchema(Generic[S]):
         # Frozen models refuse assignment: fold into a dict and validate the whole model.
         values = dict(state.__dict__)
         written_by: dict[str, tuple[str, int]] = {}
+        overwritten: dict[str, tuple[str, int]] = {}
         for index, (label, update) in enumerate(writes):
             owner = index if owners is None else owners[index]
             for key, value in update.items():
                 self.check_key(label, key)
                 red = self.reducers.get(key)
-                if red is None:
-                    first = written_by.get(key)
+                overwrite = type(value) is Overwrite
+                if red is None or overwrite:
+                    seen = overwritten if overwrite else written_by
+                    first = seen.get(key)
                     if first is not None and first[1] != owner:
                         raise ConflictingWritesError(key, first[0], label, step)
-                    written_by[key] = (label, owner)
+                    seen[key] = (label, owner)
                 try:
-                    values[key] = value if red is None else red(values[key], value)
+                    if overwrite:
+                        values[key] = value.value
+                    else:
+                        values[key] = value if red is None else red(values[key], value)
                     new = self.model.model_validate(values)
                 except ValidationError as exc:
                     raise StateValidationError(label, key, _short(exc)) from exc
