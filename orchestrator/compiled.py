@@ -7,7 +7,7 @@ import contextlib
 import copy
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from typing_extensions import Unpack
 
 from .config import DEFAULT_MAX_STEPS, DEFAULTS, RunConfig, Settings
-from .errors import ResumeError, SyncInLoopError
+from .errors import InvalidGraphError, ResumeError, SyncInLoopError
 from .events import EdgeTaken, Event, ModelCalled, RunStatus
 from .run import Outcome, RunOptions, RunResult, RunState
 from .scheduler import Scheduler
@@ -60,7 +60,25 @@ class CompiledGraph(Generic[S]):
         self.routes = tuple(snapshot.routes)
         self.caps = tuple(snapshot.caps)
         self.model = graph.model
+        # Breakpoints of every run (see `Graph.compile`): nodes to pause before / after.
+        self.breakpoints: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self._scheduler = Scheduler(self)
+
+    def check_breakpoints(
+        self, before: Sequence[str] | str | None, after: Sequence[str] | str | None
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """Breakpoint node names as sets, refusing a name that is not a node."""
+        sets = []
+        for option, names in (("interrupt_before", before), ("interrupt_after", after)):
+            found = frozenset([names] if isinstance(names, str) else names or ())
+            unknown = sorted(found - set(self.nodes) - {"*"})
+            if unknown:
+                raise InvalidGraphError(
+                    f"{option} names {', '.join(map(repr, unknown))}, not a node of graph "
+                    f"{self.name!r}; nodes are {', '.join(sorted(self.nodes))} (or '*')"
+                )
+            sets.append(found)
+        return sets[0], sets[1]
 
     @property
     def state_model(self) -> type[S]:
@@ -337,6 +355,10 @@ class CompiledGraph(Generic[S]):
                 for each in sinks:
                     each(event)
 
+        before, after = self.breakpoints
+        if cfg.interrupt_before is not None or cfg.interrupt_after is not None:
+            extra = self.check_breakpoints(cfg.interrupt_before, cfg.interrupt_after)
+            before, after = before | extra[0], after | extra[1]
         await self._scheduler.drive(
             rs,
             cfg.deps,
@@ -345,6 +367,8 @@ class CompiledGraph(Generic[S]):
             concurrency=cfg.concurrency,
             hooks=hooks,
             gate=gate,
+            before=before or None,
+            after=after or None,
         )
         result = self._result(rs, kept)
         if result.error is not None and cfg.raise_on_error:
@@ -443,6 +467,13 @@ def resume_answers(
         raise ResumeError(f"run {rs.run_id} is still running; wait for it to stop first")
     if rs.status is not RunStatus.WAITING:
         return {}
+    if at_breakpoint(rs):
+        if value is not _MISSING or values:
+            raise ResumeError(
+                f"run {rs.run_id} waits at a breakpoint, not for an answer; resume it "
+                "without a value"
+            )
+        return {}
     if values is not None:
         answers: dict[int, Any] = {}
         for key, answer in values.items():
@@ -476,9 +507,18 @@ def prepare_resume(rs: RunState, answers: Mapping[int, Any]) -> RunState:
             task.resume = [*(task.resume or ()), answers[task.id]]
             request = next((w.request for w in rs.waiting if w.task_id == task.id), None)
             task.asked = [*(task.asked or ()), request]
+    if at_breakpoint(rs):
+        rs.passed = rs.step  # go past the breakpoint it waits at, once
     rs.status = RunStatus.RUNNING
     rs.error = None
     return rs
+
+
+def at_breakpoint(rs: RunState) -> bool:
+    """Whether a waiting run waits at a breakpoint (not in an interrupt)."""
+    return bool(rs.waiting) and all(
+        isinstance(w.request, dict) and "breakpoint" in w.request for w in rs.waiting
+    )
 
 
 class RunStream(Generic[S]):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from .events import Event
     from .run import RunOptions
@@ -38,6 +38,9 @@ class RunConfig:
     - ``model`` / ``model_provider``: override every agent's model / how names resolve.
     - ``options``: the full `RunOptions` (the two above are shortcuts into it).
     - ``snapshot_every``: store a full snapshot every N steps (default: by size).
+    - ``interrupt_before`` / ``interrupt_after``: breakpoints for this run (node names or
+      ``"*"``), added to the compiled graph's: the run pauses before / after those nodes run;
+      ``resume()`` with no value goes on (with ``"*"``, one step per resume).
     - ``on_event``: called with every event as it happens (a live view, a log), for any call;
       ``stream()`` gives the same events as an async iterator.
     - ``events``: keep every event in ``result.events`` (for a live report of the run). Off
@@ -56,6 +59,8 @@ class RunConfig:
     snapshot_every: int | None = None
     events: bool = False
     on_event: Callable[[Event], None] | None = None
+    interrupt_before: Sequence[str] | str | None = None
+    interrupt_after: Sequence[str] | str | None = None
 
     def but(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` (refused by name when one is not a setting)."""
@@ -88,6 +93,8 @@ class Settings(TypedDict, total=False):
     snapshot_every: int | None
     events: bool
     on_event: Callable[[Event], None] | None
+    interrupt_before: Sequence[str] | str | None
+    interrupt_after: Sequence[str] | str | None
 
 
 _NAMES = frozenset(f.name for f in dataclasses.fields(RunConfig))

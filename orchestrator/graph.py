@@ -407,11 +407,23 @@ class Graph(Generic[S]):
 
     # --- compile -------------------------------------------------------------------------
 
-    def compile(self) -> CompiledGraph[S]:
-        """Validate the graph and return a runnable, immutable `CompiledGraph`."""
+    def compile(
+        self,
+        *,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+    ) -> CompiledGraph[S]:
+        """Validate the graph and return a runnable, immutable `CompiledGraph`.
+
+        ``interrupt_before`` / ``interrupt_after`` (node names, or ``"*"`` for every node) are
+        breakpoints for every run of it: the run pauses (status waiting) before or after those
+        nodes run, and ``resume(run)`` with no value goes on. Runs may add their own.
+        """
         from .compiled import CompiledGraph
 
-        return CompiledGraph(self)
+        compiled = CompiledGraph(self)
+        compiled.breakpoints = compiled.check_breakpoints(interrupt_before, interrupt_after)
+        return compiled
 
 
 def _field_annotation(model: type[BaseModel], parts: list[str], path: str) -> Any:

@@ -111,6 +111,8 @@ class RunState:
     status: RunStatus = RunStatus.RUNNING
     waiting: list[Waiting] = field(default_factory=list)
     error: OrchestratorError | None = None
+    # the step whose `interrupt_before` breakpoint a resume went past (it does not pause again)
+    passed: int = -1
     # nobody listens to the step events (no store, no stream, events not kept): the hot path
     # does not build them
     quiet: bool = False

@@ -117,6 +117,8 @@ class Scheduler:
         concurrency: int | None,
         hooks: Hooks | None = None,
         gate: Gate | None = None,
+        before: frozenset[str] | None = None,
+        after: frozenset[str] | None = None,
     ) -> None:
         """Run steps until the run completes, fails or waits. Failures end up in ``rs``.
 
@@ -135,6 +137,11 @@ class Scheduler:
             while tasks := rs.tasks:
                 if rs.step >= max_steps:
                     raise StepLimitExceededError(max_steps, rs.path, rs.visits)
+                if before is not None and rs.passed != rs.step:
+                    hit = [t for t in tasks if t.node in before or "*" in before]
+                    if hit:  # a breakpoint: pause before these nodes run
+                        self._pause(rs, "before", [(t.id, t.node) for t in hit], emit)
+                        break
                 step = rs.step + 1
                 if not rs.quiet:
                     emit(StepStarted(rs.run_id, step, rs.next_names or [t.node for t in tasks]))
@@ -160,6 +167,11 @@ class Scheduler:
                     await hooks.barrier(rs, step, outcomes, writes)
                 if gate is not None:  # `iter`: wait until the next step is asked for
                     await gate(rs, step, outcomes, writes)
+                if after is not None and rs.tasks:
+                    hit_after = [o.task for o in outcomes if o.task.node in after or "*" in after]
+                    if hit_after:  # a breakpoint: pause after these nodes ran
+                        self._pause(rs, "after", [(0, t.node) for t in hit_after], emit)
+                        break
             else:
                 rs.status = RunStatus.COMPLETED
                 emit(RunFinished(rs.run_id, rs.status, rs.step))
@@ -202,6 +214,16 @@ class Scheduler:
                 await hooks.stopped(rs)
             except StoreUnavailableError as err:
                 rs.status, rs.error = RunStatus.INTERRUPTED, err
+
+    def _pause(self, rs: RunState, where: str, nodes: list[tuple[int, str]], emit: Emit) -> None:
+        """Stop at a breakpoint: the run waits, and `resume()` (no value) goes on."""
+        rs.status = RunStatus.WAITING
+        rs.waiting = [
+            Waiting(task_id=task_id, node=node, request={"breakpoint": where, "node": node})
+            for task_id, node in nodes
+        ]
+        requests = tuple(w.request for w in rs.waiting)
+        emit(RunFinished(rs.run_id, rs.status, rs.step, None, requests))
 
     def _barrier(
         self, rs: RunState, step: int, outcomes: list[Outcome], emit: Emit
