@@ -205,6 +205,36 @@ def w8() -> None:
     )
 
 
+async def w9() -> None:
+    from orchestrator.store import SQLiteStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for steps in (200, 800, 3200):
+            graph = w.w9_graph(steps)
+            stores = {"none": None, "sqlite": SQLiteStore(os.path.join(tmp, f"w9-{steps}.db"))}
+            for variant, store in stores.items():
+
+                async def once(graph: Any = graph, store: Any = store, steps: int = steps) -> None:
+                    result = await graph.run(store=store, max_steps=10_000)
+                    assert len(result.state.items) == steps
+
+                samples = await measure(once, runs=5, warmup=1)
+                report("W9", f"{variant}_{steps}", [s / steps * 1e6 for s in samples], "us")
+
+
+async def w10() -> None:
+    for width in (10, 100, 1000, 10_000):
+        graph = w.w10_graph(width)
+
+        async def once(graph: Any = graph, width: int = width) -> None:
+            result = await graph.run()
+            assert len(result.state.items) == width
+
+        runs = 5 if width < 10_000 else 3
+        samples = await measure(once, runs=runs, warmup=1)
+        report("W10", f"width_{width}", [s / width * 1e6 for s in samples], "us")
+
+
 WORKLOADS: dict[str, Callable[[], object]] = {
     "W1": w1,
     "W2": w2,
@@ -214,6 +244,8 @@ WORKLOADS: dict[str, Callable[[], object]] = {
     "W6": w6,
     "W7": w7,
     "W8": w8,
+    "W9": w9,
+    "W10": w10,
     # Extra, not in the default run: needs Ray and a PostgreSQL server (bench/cluster.py).
     "W6RAY": w6_ray,
 }

@@ -303,3 +303,36 @@ def w7_graph(tool_calls: int = 100) -> Any:
     )
     g.add_edge(START, "agent").add_edge("agent", END)
     return g.compile()
+
+
+# --- W9: a loop appending 1 KB per step; W10: a fan-out into an append reducer ---------------
+
+
+class Grow(BaseModel):
+    items: Annotated[list[str], append] = []
+    n: int = 0
+
+
+def w9_graph(steps: int) -> CompiledGraph[Grow]:
+    chunk = "x" * 1024
+
+    def grow(state: Grow) -> dict[str, Any]:
+        return {"items": chunk, "n": state.n + 1}
+
+    def again(state: Grow) -> Literal["grow", "__end__"]:
+        return "grow" if state.n < steps else "__end__"
+
+    g = Graph(Grow, name="w9").add_node("grow", grow, max_visits=1_000_000)
+    return g.add_edge(START, "grow").add_route("grow", again).compile()
+
+
+def w10_graph(width: int) -> CompiledGraph[Grow]:
+    def fan(state: Grow) -> list[Send]:
+        return [Send("work", i) for i in range(width)]
+
+    def work(state: Grow, ctx: Any) -> dict[str, Any]:
+        return {"items": f"item {ctx.payload}"}
+
+    g = Graph(Grow, name="w10").add_node("work", work).add_join("done", lambda s: {"n": 1})
+    g.add_route(START, fan, ["work"]).add_edge("work", "done").add_edge("done", END)
+    return g.compile()

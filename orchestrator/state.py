@@ -3,6 +3,8 @@ updates of one step are applied, validated and checked for conflicts."""
 
 from __future__ import annotations
 
+import operator
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -36,6 +38,7 @@ class StateSchema(Generic[S]):
         "_input_keys",
         "_validator",
         "extra_allowed",
+        "fast",
         "fields",
         "loose",
         "model",
@@ -60,6 +63,8 @@ class StateSchema(Generic[S]):
         self._input_keys = self.fields | _aliases(model)
         # Fields typed Any (anywhere in their type): stored with their values' types kept.
         self.loose = loose_fields(model)
+        # Reducer fields whose write can be applied in proportion to the write (see `_grow`).
+        self.fast: dict[str, tuple[str, Any]] = {} if self._frozen else _fast_fields(model, self)
 
     def coerce(self, value: S | Mapping[str, Any] | None) -> S:
         """Turn a run's input (a model instance, a dict, or None for defaults) into state.
@@ -127,6 +132,8 @@ class StateSchema(Generic[S]):
                     if type(value) is Overwrite:
                         value = value.value
                     elif red is not None:
+                        if key in self.fast and _grow(self.fast[key], new, state, key, value):
+                            continue
                         value = red(getattr(new, key), value)
                     assign(new, key, value)
                 except ValidationError as exc:
@@ -153,6 +160,8 @@ class StateSchema(Generic[S]):
                     if overwrite:
                         value = value.value
                     elif red is not None:
+                        if key in self.fast and _grow(self.fast[key], new, state, key, value):
+                            continue
                         value = red(getattr(new, key), value)
                     assign(new, key, value)
                 except ValidationError as exc:
@@ -202,6 +211,65 @@ class StateSchema(Generic[S]):
                     raise WriteFailedError(label, key, exc) from exc
                 values = dict(new.__dict__)
         return self.model.model_validate(values)
+
+
+def _fast_fields(model: type[BaseModel], schema: StateSchema[Any]) -> dict[str, tuple[str, Any]]:
+    """The reducer fields a write can be applied to by validating only what it adds: a
+    ``list[T]`` with `append`, `extend` or `add`, a ``dict[K, V]`` with `merge`, whose field
+    carries no other constraint and no validator (those see the whole value, so they keep the
+    full path)."""
+    from pydantic import TypeAdapter
+
+    from .reducers import _append, _extend, _merge
+
+    decorators = model.__pydantic_decorators__
+    if decorators.model_validators or model.model_config.get("strict"):
+        return {}
+    checked = {f for v in decorators.field_validators.values() for f in v.info.fields}
+    if "*" in checked:
+        return {}
+    fast: dict[str, tuple[str, Any]] = {}
+    for name, info in model.model_fields.items():
+        red = schema.reducers.get(name)
+        if red is None or name in checked:
+            continue
+        if any(not (callable(m) and not isinstance(m, type)) for m in info.metadata):
+            continue  # a length limit or another constraint on the whole value
+        origin, args = typing.get_origin(info.annotation), typing.get_args(info.annotation)
+        item: Any = args[0] if args else Any
+        if origin is list and red.fn in (_append, _extend, operator.add):
+            kind = "append" if red.fn is _append else "extend"
+            if red.fn is _append:
+                fast[name] = (kind, None if item is Any else TypeAdapter(item))
+            else:
+                fast[name] = (kind, None if item is Any else TypeAdapter(list[item]))
+        elif origin is dict and red.fn is _merge and info.annotation is not None:
+            fast[name] = ("merge", TypeAdapter(info.annotation))
+    return fast
+
+
+def _grow(fast: tuple[str, Any], new: BaseModel, before: BaseModel, key: str, value: Any) -> bool:
+    """Apply a reducer write validating only what it adds; False leaves it to the full path
+    (a value of an unexpected shape, which that path reports as pydantic would)."""
+    kind, adapter = fast
+    current = new.__dict__[key]
+    if kind == "append":
+        if type(current) is not list:
+            return False
+        grown: Any = [*current, value if adapter is None else adapter.validate_python(value)]
+    elif kind == "extend":
+        if type(current) is not list or type(value) is not list:
+            return False
+        grown = [*current, *(value if adapter is None else adapter.validate_python(value))]
+    else:
+        if type(current) is not dict or type(value) is not dict:
+            return False
+        grown = {**current, **adapter.validate_python(value)}
+    if new.__dict__ is before.__dict__:  # still shared with the state a node was given
+        _setattr(new, "__dict__", dict(new.__dict__))
+    new.__dict__[key] = grown
+    new.__pydantic_fields_set__.add(key)
+    return True
 
 
 def _aliases(model: type[BaseModel]) -> frozenset[str]:

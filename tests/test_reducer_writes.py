@@ -1,0 +1,123 @@
+"""Reducer writes cost the size of the write: append/extend/add/merge validate only what they
+add, and the state a node was given never changes; validators, constraints and custom
+reducers keep the full path."""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from typing import Annotated, Any
+
+import pytest
+from pydantic import BaseModel, Field, field_validator
+
+from orchestrator import (
+    END,
+    START,
+    Graph,
+    RunStatus,
+    StateValidationError,
+    append,
+    extend,
+    merge,
+    reducer,
+)
+from orchestrator.store import Store
+
+
+class Bag(BaseModel):
+    ints: Annotated[list[int], append] = []
+    more: Annotated[list[int], extend] = []
+    added: Annotated[list[str], operator.add] = []
+    table: Annotated[dict[str, int], merge] = {}
+
+
+def test_the_built_in_reducers_take_the_write_sized_path() -> None:
+    from orchestrator.state import StateSchema
+
+    schema = StateSchema(Bag)
+    assert set(schema.fast) == {"ints", "more", "added", "table"}
+
+
+async def test_a_node_never_sees_a_later_write_in_the_state_it_was_given(
+    any_store: Store,
+) -> None:
+    given: list[Bag] = []
+
+    def first(state: Bag) -> dict[str, Any]:
+        given.append(state)
+        return {"ints": 1, "more": [2, 3], "added": ["a"], "table": {"x": 1}}
+
+    def second(state: Bag) -> dict[str, Any]:
+        given.append(state)
+        return {"ints": "4", "more": ["5"], "added": ["b"], "table": {"y": "2"}}  # coerced
+
+    g = Graph(Bag).add_node("first", first).add_node("second", second)
+    compiled = g.add_edge(START, "first").add_edge("first", "second").add_edge("second", END)
+    result = await compiled.compile().run(store=any_store, run_id="sizes")
+    assert result.state == Bag(
+        ints=[1, 4], more=[2, 3, 5], added=["a", "b"], table={"x": 1, "y": 2}
+    )
+    assert given[0] == Bag()  # still empty: later writes made new lists
+    assert given[1] == Bag(ints=[1], more=[2, 3], added=["a"], table={"x": 1})
+    loaded = await compiled.compile().load("sizes", store=any_store)
+    assert loaded.state == result.state
+
+
+async def test_a_bad_item_is_refused_naming_node_and_field() -> None:
+    g = Graph(Bag).add_node("bad", lambda s: {"ints": "not a number"})
+    result = await g.add_edge(START, "bad").add_edge("bad", END).compile().run(raise_on_error=False)
+    assert result.status is RunStatus.FAILED
+    assert isinstance(result.error, StateValidationError)
+    assert (result.error.node, result.error.field) == ("bad", "ints")
+
+
+class Guarded(BaseModel):
+    capped: Annotated[list[int], append, Field(max_length=2)] = []
+    checked: Annotated[list[int], append] = []
+    custom: Annotated[list[int], reducer(lambda old, new: [*old, new * 10])] = []
+
+    @field_validator("checked")
+    @classmethod
+    def _no_sevens(cls, value: list[int]) -> list[int]:
+        if 7 in value:
+            raise ValueError("no sevens")
+        return value
+
+
+def test_constrained_validated_and_custom_fields_keep_the_full_path() -> None:
+    from orchestrator.state import StateSchema
+
+    assert StateSchema(Guarded).fast == {}
+
+
+@pytest.mark.parametrize(
+    ("writes", "field"), [([{"capped": 1}] * 3, "capped"), ([{"checked": 7}], "checked")]
+)
+async def test_constraints_and_validators_still_see_the_whole_field(
+    writes: list[dict[str, Any]], field: str
+) -> None:
+    g = Graph(Guarded)
+    names = [f"w{i}" for i in range(len(writes))]
+    for name, write in zip(names, writes, strict=True):
+        g.add_node(name, _writer(write))
+    g.add_edge(START, names[0])
+    for a, b in itertools.pairwise(names):
+        g.add_edge(a, b)
+    g.add_edge(names[-1], END)
+    result = await g.compile().run(raise_on_error=False)
+    assert result.status is RunStatus.FAILED
+    assert isinstance(result.error, StateValidationError) and result.error.field == field
+
+
+def _writer(write: dict[str, Any]) -> Any:
+    def node(state: Guarded) -> dict[str, Any]:
+        return dict(write)
+
+    return node
+
+
+async def test_custom_reducers_keep_working() -> None:
+    g = Graph(Guarded).add_node("a", _writer({"custom": 1})).add_node("b", _writer({"custom": 2}))
+    result = await g.add_edge(START, "a").add_edge("a", "b").add_edge("b", END).compile().run()
+    assert result.state.custom == [10, 20]
