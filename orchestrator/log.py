@@ -14,14 +14,11 @@ from pydantic import BaseModel, ValidationError
 from .codec import decode_value, encode_value
 from .context import Failure
 from .errors import CheckpointMismatchError, CorruptRunError, OrchestratorError, StoreError
-from .records import Checkpoint, TaskWrite, decode_writes
+from .records import DECODE_ERRORS, Checkpoint, TaskWrite, decode_writes
 from .run import Arrival, RunState
 
 if TYPE_CHECKING:
     from .spec import GraphSpec
-
-#: What decoding a damaged row can raise from deep inside json, pydantic or the reducers.
-DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
 
 
 @dataclass(frozen=True, slots=True)

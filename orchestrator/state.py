@@ -121,7 +121,7 @@ class StateSchema(Generic[S]):
         _setattr(new, "__pydantic_extra__", None if extra is None else dict(extra))
         _setattr(new, "__pydantic_private__", None if private is None else dict(private))
         assign = self._validator.validate_assignment
-        fields, reducers = self.fields, self.reducers
+        fields, reducers, fast = self.fields, self.reducers, self.fast
         if len(writes) == 1:  # the common step: one write cannot conflict with another
             label, update = writes[0]
             for key, value in update.items():
@@ -132,7 +132,8 @@ class StateSchema(Generic[S]):
                     if type(value) is Overwrite:
                         value = value.value
                     elif red is not None:
-                        if key in self.fast and _grow(self.fast[key], new, state, key, value):
+                        grow = fast.get(key)
+                        if grow is not None and _grow(grow, new, state, key, value):
                             continue
                         value = red(getattr(new, key), value)
                     assign(new, key, value)
@@ -160,7 +161,8 @@ class StateSchema(Generic[S]):
                     if overwrite:
                         value = value.value
                     elif red is not None:
-                        if key in self.fast and _grow(self.fast[key], new, state, key, value):
+                        grow = fast.get(key)
+                        if grow is not None and _grow(grow, new, state, key, value):
                             continue
                         value = red(getattr(new, key), value)
                     assign(new, key, value)

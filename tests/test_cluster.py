@@ -65,13 +65,9 @@ def ray_cluster() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[pg_server.PgServer]:
-    reason = pg_server.missing_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    running = pg_server.start()
-    yield running
-    running.stop()
+def server(pg: pg_server.PgServer) -> pg_server.PgServer:
+    """The session's PostgreSQL server (tests/conftest.py)."""
+    return pg
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from orchestrator import CorruptRunError, RunStatus, StoreError
-from orchestrator.cli import main
 from orchestrator.store import SQLiteStore
 from tests import pg_server
 from tests.durable_worker import approval_graph, counter_graph
+from tests.test_cli import cli
 
 APPROVAL = approval_graph()
 COUNTER = counter_graph()
@@ -334,20 +334,6 @@ async def test_forking_from_before_the_damage_goes_on(sqlite_runs: Stored) -> No
 
 
 # --- the command line ------------------------------------------------------------------------
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["orchestrator", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as done:
-        code = int(done.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 DAMAGES = {

@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -49,13 +49,9 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[pg_server.PgServer]:
-    reason = pg_server.missing_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    running = pg_server.start()
-    yield running
-    running.stop()
+def server(pg: pg_server.PgServer) -> pg_server.PgServer:
+    """The session's PostgreSQL server (tests/conftest.py)."""
+    return pg
 
 
 @pytest.fixture(scope="module")
