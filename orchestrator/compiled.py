@@ -18,7 +18,7 @@ from typing_extensions import Unpack
 from .config import DEFAULT_MAX_STEPS, DEFAULTS, RunConfig, Settings
 from .errors import InvalidGraphError, ResumeError, SyncInLoopError
 from .events import EdgeTaken, Event, ModelCalled, RunStatus
-from .run import Outcome, RunOptions, RunResult, RunState
+from .run import Outcome, RunOptions, RunResult, RunState, Task
 from .scheduler import Scheduler
 from .spec import Emit
 from .store import Store, using_store
@@ -180,10 +180,18 @@ class CompiledGraph(Generic[S]):
         value: Any = _MISSING,
         *,
         values: Mapping[str | int, Any] | None = None,
+        update: Mapping[str, Any] | None = None,
+        as_node: str | None = None,
         config: RunConfig | None = None,
         **settings: Unpack[Settings],
     ) -> RunResult[S]:
         """Go on with a paused run, answering its interrupt with ``value``.
+
+        ``update`` is applied first, as its own step, through the reducers (LangGraph's
+        ``Command(resume=..., update=...)``): the paused tasks then run on the updated state.
+        With ``as_node`` the update is that node's write and its edges decide what runs next,
+        in place of the paused tasks (LangGraph's ``update_state(..., as_node=...)`` followed
+        by a resume); the run is then not answered, so give no ``value``.
 
         ``run`` is a result or run state from this process, or the id of a stored run (then
         ``store`` says where; default: ``orchestrator.db``) — in another process, days later.
@@ -193,6 +201,7 @@ class CompiledGraph(Generic[S]):
         is left as it was. Settings as for `run`.
         """
         from .durable import Persister, load, resumable
+        from .replay import check_edit
 
         cfg = (config or DEFAULTS).merged(settings)
         store = cfg.store
@@ -204,13 +213,25 @@ class CompiledGraph(Generic[S]):
                 source = resumable(loaded, record)
             else:
                 source = run.snapshot if isinstance(run, RunResult) else run
-            answers = resume_answers(source, value, values)
+            if as_node is not None and (value is not _MISSING or values):
+                raise ResumeError(
+                    f"cannot resume run {source.run_id} with both an answer and as_node="
+                    f"{as_node!r}: the update as {as_node!r} decides what runs next in place of "
+                    "the task that asked; give one or the other"
+                )
+            if as_node is not None:
+                check_resumable(source)
+                answers: dict[int, Any] = {}
+            else:
+                answers = resume_answers(source, value, values)
+            edit = check_edit(self, source, update, as_node, "resume")
             if opened is not None:
                 asked = {w.task_id: w.request for w in source.waiting}
                 for task_id, answer in answers.items():  # kept before the task runs again
                     entry = {"answer": answer, "asked": asked.get(task_id)}
                     await opened.add_resume(source.run_id, task_id, entry)
             rs = prepare_resume(source, answers)
+            rs.edit = edit
             rs.options = self._resume_options(rs, cfg.options, cfg.model, cfg.model_provider)
             hooks = None if opened is None else Persister(opened, self, fresh=False)
             return await self._drive(rs, cfg, hooks)
@@ -253,18 +274,32 @@ class CompiledGraph(Generic[S]):
         step: int,
         *,
         set: Mapping[str, Any] | None = None,
+        update: Mapping[str, Any] | None = None,
+        as_node: str | None = None,
         config: RunConfig | None = None,
         **settings: Unpack[Settings],
     ) -> RunResult[S]:
-        """Re-execute from step ``step`` of a stored run, as a new run (optionally with fields
-        ``set`` to new values). The new run records its parent; the parent is untouched.
-        Settings as for `run` (``store`` says where the parent is; the fork goes there too)."""
+        """Re-execute from step ``step`` of a stored run, as a new run. The new run records
+        its parent; the parent is untouched. Settings as for `run` (``store`` says where the
+        parent is; the fork goes there too).
+
+        Two ways to change the fork (both may be given; ``set`` is applied first):
+
+        - ``set``: fields replaced at that step (no reducers, as a person edits a form); the
+          route out of the step is then decided again on the edited state, so an edit that
+          changes a router's answer changes what the fork runs next;
+        - ``update`` (and ``as_node``): applied as its own first step of the fork, through
+          the reducers, as if node ``as_node`` had written it; that node's edges decide what
+          runs next (LangGraph's ``update_state(..., as_node=...)``). Without ``as_node`` the
+          tasks planned at the step run next, on the updated state.
+        """
         from .durable import Persister
-        from .replay import fork_state
+        from .replay import check_edit, fork_state
 
         cfg = (config or DEFAULTS).merged(settings)
         async with using_store(cfg.store) as opened:
-            rs = await fork_state(self, opened, run_id, step, set)
+            rs = await fork_state(self, opened, run_id, step, set, self._replan)
+            rs.edit = check_edit(self, rs, update, as_node, "fork")
             rs.options = self._options(cfg.options, cfg.model, cfg.model_provider)
             rs.options.source = (await opened.get_run(run_id)).source
             hooks = Persister(
@@ -273,11 +308,15 @@ class CompiledGraph(Generic[S]):
                 fresh=True,
                 parent=(run_id, step),
                 first_path=rs.path,
+                first_edit={"by": "fork", "set": sorted(set)} if set else None,
                 snapshot_every=cfg.snapshot_every,
             )
             result = await self._drive(rs, cfg, hooks)
         result.parent_run, result.parent_step = run_id, step
         return result
+
+    def _replan(self, rs: RunState, outcomes: list[Outcome]) -> list[Task]:
+        return self._scheduler._advance(rs, outcomes, _ignore)
 
     async def playback(self, run_id: str, *, store: Store | str | Path | None = None) -> Any:
         """The state at every step of a stored run, rebuilt from its log (`replay.StepView`s).
@@ -459,14 +498,23 @@ def resume_answers(
 ) -> dict[int, Any]:
     """The resume value of each waiting task (by task id), checked against what the run waits
     for; empty for a failed run, which goes on without values."""
+    check_resumable(rs)
+    if rs.status is not RunStatus.WAITING:
+        return {}
+    return _answers(rs, value, values)
+
+
+def check_resumable(rs: RunState) -> None:
+    """Refuse to resume a run that completed or is still running."""
     if rs.status is RunStatus.COMPLETED:
         raise ResumeError(
             f"run {rs.run_id} has already completed; fork it from a step to run it again"
         )
     if rs.status is RunStatus.RUNNING and rs.started:
         raise ResumeError(f"run {rs.run_id} is still running; wait for it to stop first")
-    if rs.status is not RunStatus.WAITING:
-        return {}
+
+
+def _answers(rs: RunState, value: Any, values: Mapping[str | int, Any] | None) -> dict[int, Any]:
     if at_breakpoint(rs):
         if value is not _MISSING or values:
             raise ResumeError(
@@ -645,3 +693,7 @@ def _usage_only(kept: list[Event]) -> Emit:
             kept.append(event)
 
     return keep
+
+
+def _ignore(event: Event) -> None:
+    """An `Emit` for planning nobody watches (a fork's edited route is stored, not streamed)."""

@@ -52,7 +52,7 @@ from .records import (
     known_containers,
     to_json,
 )
-from .run import Outcome, RunState, Task, Waiting
+from .run import Edit, Outcome, RunState, Task, Waiting
 from .store import Store
 
 if TYPE_CHECKING:
@@ -86,12 +86,14 @@ class Persister:
         fresh: bool,
         parent: tuple[str, int] | None = None,
         first_path: list[str] | None = None,
+        first_edit: dict[str, Any] | None = None,
         snapshot_every: int | None = None,
         fence: Any = None,
         status: RunStatus = RunStatus.RUNNING,
     ) -> None:
         self.store, self.graph, self.fresh, self.parent = store, graph, fresh, parent
         self.first_path = first_path or []
+        self.first_edit = first_edit  # a fork's edited fields, marked on its first checkpoint
         self.snapshot_every = snapshot_every
         self.fence = fence
         self.status = status  # what a new run is stored as: running, or queued (submitted)
@@ -220,6 +222,7 @@ class Persister:
             return
         snapshot = self._snapshot(rs)
         first = self._checkpoint(rs, rs.step, snapshot=snapshot, ran=self.first_path)
+        first.edit = self.first_edit
         record = RunRecord(
             created=self._t0,
             run_id=rs.run_id,
@@ -251,6 +254,7 @@ class Persister:
         step: int,
         outcomes: list[Outcome],
         writes: list[tuple[str, Mapping[str, Any]]],
+        edit: Edit | None = None,
     ) -> None:
         owned: list[TaskWrite] = []  # read only: encoding copies what it keeps
         for o in outcomes:
@@ -265,9 +269,10 @@ class Persister:
             snapshot = None
             if self._snapshot_next or (self.snapshot_every and step % self.snapshot_every == 0):
                 snapshot = self._snapshot(rs)
-            checkpoint = self._checkpoint(
-                rs, step, writes=encoded, ran=[o.task.node for o in outcomes], snapshot=snapshot
-            )
+            ran = [o.task.node for o in outcomes] if edit is None else []
+            checkpoint = self._checkpoint(rs, step, writes=encoded, ran=ran, snapshot=snapshot)
+            if edit is not None:
+                checkpoint.edit = {"by": edit.by, "as_node": edit.as_node}
         except Unkeepable as exc:
             raise _unstorable(owned, rs.tasks, loose, exc) from exc
         self._known = known_containers(rs.state)

@@ -326,6 +326,10 @@ class Checkpoint:
     joins: dict[str, list[Any]] = dataclasses.field(default_factory=dict)  # see log.joins_to_json
     seq: int = 0
     snapshot: Snapshot | None = None
+    # A step made by a person, not by the graph: ``{"as_node": name}`` for an update applied as
+    # that node's write (no node ran), ``{"set": [fields]}`` for a fork's replaced fields, with
+    # ``"by"`` naming the call that made it (fork, resume).
+    edit: dict[str, Any] | None = None
 
 
 _CHECKPOINT: TypeAdapter[Checkpoint] = TypeAdapter(Checkpoint)
@@ -371,6 +375,8 @@ def encode_checkpoint(checkpoint: Checkpoint) -> str:
             "visits": snapshot.visits,
             "edge_counts": snapshot.edge_counts,
         }
+    if checkpoint.edit is not None:
+        data["x"] = checkpoint.edit
     # pydantic-core's encoder (Rust): a checkpoint is encoded at every step of every run.
     return _to_json(data).decode()
 
@@ -461,6 +467,7 @@ def _checkpoint_from_json(run_id: str, step: int, text: str) -> Checkpoint:
             "joins": data.get("j", {}),
             "seq": data.get("s", max((t["id"] for t in tasks), default=0)),
             "snapshot": data.get("S"),
+            "edit": data.get("x"),
         }
     )
 

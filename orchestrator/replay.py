@@ -10,16 +10,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from .context import Failure
+from .edge import EdgeKind
 from .errors import (
+    CorruptRunError,
     OrchestratorError,
     ResumeError,
     StateValidationError,
@@ -38,9 +42,9 @@ from .events import (
     StepFinished,
     StepStarted,
 )
-from .log import Folded, fold, run_state
-from .records import decode_event, to_json
-from .run import RunOptions, RunResult, RunState
+from .log import Folded, fold, joins_from_json, run_state
+from .records import DECODE_ERRORS, Checkpoint, decode_event, to_json
+from .run import Edit, Outcome, RunOptions, RunResult, RunState, Task
 from .store import Store
 
 if TYPE_CHECKING:
@@ -57,6 +61,7 @@ class StepView:
     writes: list[tuple[str, dict[str, Any]]]  # (node, update), in the order applied
     edges: list[tuple[str, str, str, str | None]]
     next: list[str]
+    edit: dict[str, Any] | None = None  # a person's edit (see `records.Checkpoint.edit`)
 
 
 async def playback(graph: RunnableGraph, store: Store, run_id: str) -> list[StepView]:
@@ -71,9 +76,14 @@ async def playback(graph: RunnableGraph, store: Store, run_id: str) -> list[Step
             writes=[(n, u) for _, n, u in f.writes],
             edges=list(f.checkpoint.edges),
             next=[t.node for t in f.checkpoint.tasks],
+            edit=f.checkpoint.edit,
         )
         for f in fold(graph, run_id, checkpoints)
     ]
+
+
+#: Plans the step after ``outcomes`` on a run state (the scheduler's barrier planning).
+Plan = Callable[[RunState, list[Outcome]], list[Task]]
 
 
 async def fork_state(
@@ -82,8 +92,16 @@ async def fork_state(
     run_id: str,
     step: int,
     edits: Mapping[str, Any] | None = None,
+    plan: Plan | None = None,
 ) -> RunState:
-    """The run state of a new run that goes on from ``run_id``'s checkpoint ``step``."""
+    """The run state of a new run that goes on from ``run_id``'s checkpoint ``step``.
+
+    With ``edits`` (fields replaced, no reducers) and ``plan``, the route out of ``step`` is
+    decided again on the edited state: the edges of the tasks that ran in it (START's edges
+    at step 0) are evaluated as at that step's barrier, so an edit that changes a router's
+    answer changes what the fork runs next. A node's own `Command(goto=...)` and ``on_error``
+    routes are kept as they were taken.
+    """
     await _check_graph(graph, store, run_id)
     checkpoints = await store.checkpoints(run_id, from_snapshot=False)
     steps = [c.step for c in checkpoints]
@@ -99,22 +117,109 @@ async def fork_state(
     if edits:
         try:
             rs.state = graph.schema.replace(rs.state, edits)
-        except UnknownFieldError as exc:
-            raise ResumeError(
-                f"cannot fork run {run_id}: {exc.field!r} is not a field of the state; fields "
-                f"are {', '.join(sorted(graph.schema.fields))}"
-            ) from exc
-        except StateValidationError as exc:
-            raise ResumeError(
-                f"cannot fork run {run_id}: the edited field {exc.field!r} is invalid "
-                f"({exc.detail}); give a value of the field's type"
-            ) from exc
         except OrchestratorError as exc:
-            raise ResumeError(f"cannot fork run {run_id} with those edits: {exc}") from exc
+            raise _refused(graph, f"fork run {run_id}", exc) from exc
+        if plan is not None:
+            _replan(graph, run_id, rs, checkpoints, index, plan)
     rs.run_id = os.urandom(16).hex()
     rs.status = RunStatus.RUNNING
     rs.started = True
     return rs
+
+
+def check_edit(
+    graph: RunnableGraph,
+    rs: RunState,
+    update: Mapping[str, Any] | None,
+    as_node: str | None,
+    by: str,
+) -> Edit | None:
+    """The `Edit` that ``update`` / ``as_node`` ask of ``rs`` (None when neither is given),
+    checked against its state now, so bad input is refused before anything is stored."""
+    if update is None and as_node is None:
+        return None
+    if as_node is not None and as_node not in graph.nodes:
+        raise ResumeError(
+            f"cannot {by} run {rs.run_id} as node {as_node!r}: the graph has no such node; its "
+            f"nodes are {', '.join(graph.nodes)}"
+        )
+    edit = Edit(update=dict(update or {}), as_node=as_node, by=by)
+    try:
+        graph.schema.apply(rs.state, [(edit.owner, edit.update)], rs.step + 1)
+    except OrchestratorError as exc:
+        raise _refused(graph, f"{by} run {rs.run_id}", exc) from exc
+    return edit
+
+
+def _refused(graph: RunnableGraph, what: str, exc: OrchestratorError) -> ResumeError:
+    """An edit the state refused, as a `ResumeError` that names the field and what to do."""
+    if isinstance(exc, UnknownFieldError):
+        fields = ", ".join(sorted(graph.schema.fields))
+        return ResumeError(
+            f"cannot {what}: {exc.field!r} is not a field of the state; fields are {fields}"
+        )
+    if isinstance(exc, StateValidationError):
+        return ResumeError(
+            f"cannot {what}: the edited field {exc.field!r} is invalid ({exc.detail}); give a "
+            "value of the field's type"
+        )
+    return ResumeError(f"cannot {what} with those edits: {exc}")
+
+
+def _replan(
+    graph: RunnableGraph,
+    run_id: str,
+    rs: RunState,
+    checkpoints: list[Checkpoint],
+    index: int,
+    plan: Plan,
+) -> None:
+    """Take back checkpoint ``index``'s barrier planning (its edges and join arrivals) and
+    plan it again on ``rs.state``. A fork's first checkpoint stands for its parent's steps
+    (it does not say which tasks ran last), so its planned tasks are kept."""
+    here = checkpoints[index]
+    if index == 0 and here.step != 0:
+        return
+    counts = rs.edge_counts
+    for source, target, _, _ in here.edges:
+        left = counts.get((source, target), 0) - 1
+        if left > 0:
+            counts[(source, target)] = left
+        else:
+            counts.pop((source, target), None)
+    outcomes: list[Outcome] = []
+    if index > 0:
+        before = checkpoints[index - 1]
+        try:
+            rs.joins = joins_from_json(before.joins)
+            ran = [t.task(graph.nodes[t.node].index) for t in before.tasks]
+        except (KeyError, *DECODE_ERRORS) as exc:
+            raise CorruptRunError(run_id, before.step, "checkpoint", exc) from exc
+        failures = {
+            t.error["node"]: t.error for t in here.tasks if t.error is not None
+        }  # what an on_error target was sent: the failure of the node it came from
+        for arrivals in rs.joins.values():
+            for arrival in arrivals:
+                if not isinstance(arrival, str) and arrival[2] is not None:
+                    failures.setdefault(arrival[2].node, dataclasses.asdict(arrival[2]))
+        claimed: set[str] = set()
+        for task in ran:
+            outcome = Outcome(task=task)
+            taken = [e for e in here.edges if e[0] == task.node]
+            if task.node not in claimed and any(e[2] == EdgeKind.HANDOFF for e in taken):
+                claimed.add(task.node)  # the node's own goto: kept as it was
+                outcome.goto = tuple(e[1] for e in taken if e[2] == EdgeKind.HANDOFF)
+            elif any(e[2] == EdgeKind.ERROR for e in taken):
+                failure = failures.get(task.node)
+                outcome.failure = (
+                    Failure(**failure)
+                    if failure is not None
+                    else Failure(node=task.node, error_type="Error", message="failed", attempts=1)
+                )
+            outcomes.append(outcome)
+    else:
+        rs.joins = {}
+    rs.tasks = plan(rs, outcomes)
 
 
 @dataclass(slots=True, kw_only=True)

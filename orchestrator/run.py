@@ -77,6 +77,25 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Edit:
+    """An update applied to a run as its own step, by a person rather than a node.
+
+    With ``as_node`` it is that node's write (through the reducers) and that node's edges
+    decide what runs next, in place of the tasks the run had planned; without, the planned
+    tasks stay and run next, seeing the update. ``by`` names the call that made it.
+    """
+
+    update: Mapping[str, Any]
+    as_node: str | None = None
+    by: str = "update"
+
+    @property
+    def owner(self) -> str:
+        """The name the write is recorded under."""
+        return self.as_node or self.by
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Waiting:
     """A task the paused run waits in, and what it asked for."""
 
@@ -120,6 +139,9 @@ class RunState:
     refused: list[int] = field(default_factory=list)
     next_names: list[str] | None = None  # node names of ``tasks``, when already listed
     options: RunOptions | None = None  # per-process settings, not part of a checkpoint
+    # An update to apply as its own step before anything runs (`resume(update=...)`,
+    # `fork(update=..., as_node=...)`); applied and checkpointed by the scheduler.
+    edit: Edit | None = None
 
     def __repr__(self) -> str:
         return f"<RunState {self.run_id} {self.status} at step {self.step}>"

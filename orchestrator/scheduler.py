@@ -48,7 +48,7 @@ from .events import (
 from .frontier import Frontier
 from .ids import END, START
 from .node import Command, Node, NodeKind
-from .run import Outcome, RunState, Task, Waiting
+from .run import Edit, Outcome, RunState, Task, Waiting
 from .spec import Emit
 from .threads import Attempt
 
@@ -72,6 +72,7 @@ class Hooks(Protocol):
         step: int,
         outcomes: list[Outcome],
         writes: list[tuple[str, Mapping[str, Any]]],
+        edit: Edit | None = None,
     ) -> None: ...
 
     async def stopped(self, rs: RunState) -> None: ...
@@ -134,6 +135,8 @@ class Scheduler:
                 rs.tasks = self._advance(rs, [], emit)
             if hooks is not None:
                 await hooks.started(rs)
+            if rs.edit is not None:
+                await self._edit(rs, rs.edit, emit, hooks)
             while tasks := rs.tasks:
                 if rs.step >= max_steps:
                     raise StepLimitExceededError(max_steps, rs.path, rs.visits)
@@ -214,6 +217,35 @@ class Scheduler:
                 await hooks.stopped(rs)
             except StoreUnavailableError as err:
                 rs.status, rs.error = RunStatus.INTERRUPTED, err
+
+    async def _edit(self, rs: RunState, edit: Edit, emit: Emit, hooks: Hooks | None) -> None:
+        """Apply a person's update as its own step (see `Edit`), checkpointed like any step.
+        The caller checked it against the state already, so only the graph's own routers can
+        fail here (and the run fails with them, as at any barrier)."""
+        rs.edit = None
+        step = rs.step + 1
+        name = edit.owner
+        seq = rs.seq = rs.seq + 1
+        index = self.nodes[edit.as_node].index if edit.as_node is not None else 0
+        outcome = Outcome(Task(name, seq, index << 40 | seq), update=edit.update)
+        writes: list[tuple[str, Mapping[str, Any]]] = [(name, edit.update)] if edit.update else []
+        if not rs.quiet:
+            emit(StepStarted(rs.run_id, step, []))
+        rs.state = self.schema.apply(rs.state, writes, step, [seq])
+        passed = rs.passed == rs.step
+        rs.step = step
+        if passed:
+            rs.passed = step  # the breakpoint the run was resumed past stays passed
+        if edit.as_node is not None:
+            # The node's edges decide what runs next, in place of what was planned.
+            rs.pending, rs.waiting = {}, []
+            rs.tasks = self._advance(rs, [outcome], emit)
+        if not rs.quiet:
+            emit(StepFinished(rs.run_id, step, writes, [t.node for t in rs.tasks]))
+        if hooks is not None:
+            await hooks.barrier(rs, step, [outcome], writes, edit)
+            for done in rs.pending.values():  # finished tasks of the paused step: kept
+                await hooks.task_done(rs, step + 1, done)
 
     def _pause(self, rs: RunState, where: str, nodes: list[tuple[int, str]], emit: Emit) -> None:
         """Stop at a breakpoint: the run waits, and `resume()` (no value) goes on."""

@@ -279,8 +279,9 @@ async def test_fork_from_step_k_with_an_edit_takes_another_path_and_leaves_the_p
     before = await store.checkpoints(parent.run_id, from_snapshot=False)
 
     fork = await compiled.fork(parent.run_id, 2, set={"route": "special"}, store=store)
-    assert fork.path == ["work", "work", "work", "special"]
-    assert fork.state.log == ["work0", "work1", "work2", "special"]
+    # The edit re-decides the route out of step 2: "special" runs next, not the planned "work".
+    assert fork.path == ["work", "work", "special"]
+    assert fork.state.log == ["work0", "work1", "special"]
     record = await store.get_run(fork.run_id)
     assert (record.parent_run, record.parent_step) == (parent.run_id, 2)
     # The parent is untouched, and a second fork is independent of the first.

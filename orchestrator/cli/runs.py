@@ -245,7 +245,12 @@ def show(
                     "path": path,
                     "usage": usage,
                     "steps": [
-                        {"step": v.step, "ran": v.ran, "writes": [[n, u] for n, u in v.writes]}
+                        {
+                            "step": v.step,
+                            "ran": v.ran,
+                            "writes": [[n, u] for n, u in v.writes],
+                            "edit": v.edit,
+                        }
                         for v in steps
                     ]
                     if steps is not None
@@ -283,11 +288,11 @@ def show(
                 f"{n}: " + ", ".join(f"{k}={_shown(v, limit)}" for k, v in u.items())
                 for n, u in view.writes
             )
-            table.add_row(str(view.step), ", ".join(view.ran) or "(start)", writes)
+            table.add_row(str(view.step), _ran(view.ran, view.edit, view.state, limit), writes)
     else:
         for c in checkpoints:
             writes = "; ".join(f"{n}: {', '.join(u)}" for _, n, u in c.writes)
-            table.add_row(str(c.step), ", ".join(c.ran) or "(start)", writes)
+            table.add_row(str(c.step), _ran(c.ran, c.edit, None, 80), writes)
         console.print("(field names only: give --graph module:attribute for the values)")
     console.print(table, markup=False)
     if usage:
@@ -409,6 +414,39 @@ def replay(
         raise typer.Exit(1)
 
 
+UpdateOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--update",
+        help="field=value (JSON or text) written through the reducers; repeat for several.",
+    ),
+]
+AsNodeOption = Annotated[
+    str | None,
+    typer.Option("--as-node", help="Apply --update as this node's write; its edges route."),
+]
+
+
+def _fields(option: str, items: list[str] | None) -> dict[str, Any]:
+    """``field=value`` items of a repeated option, values parsed as JSON when they parse."""
+    fields: dict[str, Any] = {}
+    for item in items or []:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            raise CliError(f"{option} takes field=value, got {item!r}")
+        fields[field.strip()] = parse_value(value)
+    return fields
+
+
+def _known_fields(compiled: Any, option: str, fields: dict[str, Any]) -> None:
+    unknown = sorted(set(fields) - set(compiled.schema.fields))
+    if unknown:
+        raise CliError(
+            f"{option} names {', '.join(map(repr, unknown))}, not a field of graph "
+            f"{compiled.name!r}; fields are {', '.join(sorted(compiled.schema.fields))}"
+        )
+
+
 @app.command()
 def fork(
     run_id: Annotated[str, typer.Argument(help="The run to fork.")],
@@ -417,33 +455,33 @@ def fork(
         list[str] | None,
         typer.Option("--set", help="field=value (JSON or text); repeat for several fields."),
     ] = None,
+    update: UpdateOption = None,
+    as_node: AsNodeOption = None,
     store: StoreOption = None,
     graph: GraphOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Re-execute a stored run from step K as a new run, optionally with edited fields."""
-    edits: dict[str, Any] = {}
-    for item in set_ or []:
-        field, sep, value = item.partition("=")
-        if not sep or not field:
-            raise CliError(f"--set takes field=value, got {item!r}")
-        edits[field.strip()] = parse_value(value)
+    """Re-execute a stored run from step K as a new run, optionally with edited fields.
+
+    --set replaces fields at step K and decides the route out of it again; --update applies
+    a write through the reducers as its own step, as node --as-node (whose edges then decide
+    what runs next)."""
+    edits = _fields("--set", set_)
+    updates = _fields("--update", update)
     opened = store_from(store)
 
     async def go() -> Any:
         compiled = await graph_of_run(opened, run_id, graph)
-        unknown = sorted(set(edits) - set(compiled.schema.fields))
-        if unknown:
-            raise CliError(
-                f"--set names {', '.join(map(repr, unknown))}, not a field of graph "
-                f"{compiled.name!r}; fields are {', '.join(sorted(compiled.schema.fields))}"
-            )
+        _known_fields(compiled, "--set", edits)
+        _known_fields(compiled, "--update", updates)
         with _live(as_json) as show:
             try:
                 return await compiled.fork(
                     run_id,
                     step,
                     set=edits or None,
+                    update=updates or None,
+                    as_node=as_node,
                     store=opened,
                     raise_on_error=False,
                     on_event=show,
@@ -463,23 +501,36 @@ def resume(
     value: Annotated[
         str | None, typer.Option(help="The answer for a waiting run (JSON or text).")
     ] = None,
+    update: UpdateOption = None,
+    as_node: AsNodeOption = None,
     store: StoreOption = None,
     graph: GraphOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Resume a waiting run with a value, or a failed or interrupted one from its last step."""
+    """Resume a waiting run with a value, or a failed or interrupted one from its last step.
+
+    --update applies a write through the reducers first, as its own step (the resumed tasks
+    see it); with --as-node it is that node's write and its edges decide what runs next."""
+    updates = _fields("--update", update)
     opened = store_from(store)
 
     async def go() -> Any:
         compiled = await graph_of_run(opened, run_id, graph)
+        _known_fields(compiled, "--update", updates)
+        answer = {} if value is None else {"value": parse_value(value)}
         with _live(as_json) as show:
-            if value is None:
+            try:
                 return await compiled.resume(
-                    run_id, store=opened, raise_on_error=False, on_event=show
+                    run_id,
+                    **answer,
+                    update=updates or None,
+                    as_node=as_node,
+                    store=opened,
+                    raise_on_error=False,
+                    on_event=show,
                 )
-            return await compiled.resume(
-                run_id, parse_value(value), store=opened, raise_on_error=False, on_event=show
-            )
+            except ResumeError as exc:  # a run that cannot take it, or the edits: bad input
+                raise CliError(str(exc)) from exc
 
     result = run_async(go())
     print_result(result, as_json, opened.where)
@@ -533,6 +584,20 @@ def demo(
     typer.echo(
         f"replay it: orchestrator replay {result.run_id} --mode recorded --store {opened.where}"
     )
+
+
+def _ran(ran: list[str], edit: dict[str, Any] | None, state: Any, limit: int | None) -> str:
+    """The "ran" cell of a step: the nodes, or the person's edit the step is."""
+    if edit is None:
+        return ", ".join(ran) or "(start)"
+    if "set" in edit:  # a fork's first step: the fields it was forked with
+        fields = edit["set"]
+        shown = ", ".join(
+            f"{k}={_shown(getattr(state, k), limit)}" if state is not None else k for k in fields
+        )
+        return f"(forked with {shown})"
+    by = edit.get("by", "update")
+    return f"(edit by {by} as {edit['as_node']})" if edit.get("as_node") else f"(edit by {by})"
 
 
 def _shown(value: Any, limit: int | None) -> str:
