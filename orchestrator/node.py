@@ -130,14 +130,9 @@ def normalise_call(name: str, fn: Callable[..., Any]) -> tuple[Callable[..., Any
         getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
     )
     try:
-        params = [
-            p
-            for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-        has_varargs = any(
-            p.kind is p.VAR_POSITIONAL for p in inspect.signature(fn).parameters.values()
-        )
+        every = inspect.signature(fn).parameters.values()  # once: it is slow on big graphs
+        params = [p for p in every if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        has_varargs = any(p.kind is p.VAR_POSITIONAL for p in every)
     except (TypeError, ValueError):  # builtins without a signature
         params, has_varargs = [], True
     if has_varargs or len(params) >= 2:

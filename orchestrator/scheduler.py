@@ -391,8 +391,8 @@ class Scheduler:
         pending = rs.pending
         todo = [t for t in tasks if t.id not in pending]
         run = self._run_task
+        running = [len(todo)]
         if hooks is not None and len(tasks) > 1:
-            running = [len(todo)]
 
             async def run(rs: RunState, step: int, task: Task, deps: Any, emit: Emit) -> Outcome:
                 outcome = await self._run_task(rs, step, task, deps, emit)
@@ -404,7 +404,27 @@ class Scheduler:
                     await hooks.task_done(rs, step, outcome)
                 return outcome
 
-        if len(todo) == 1:
+        # Sync, untimed nodes run on the spot, one after the other, as they would inside
+        # gather (they cannot yield): a wide fan-out then makes no asyncio task per branch.
+        inline: dict[int, Outcome] | None = None
+        if len(todo) > 1 and (rs.options is None or rs.options.executor is None):
+            rest: list[Task] = []
+            for task in todo:
+                outcome = self._run_inline(rs, step, task, deps, emit)
+                if outcome is None:
+                    rest.append(task)
+                    continue
+                if inline is None:
+                    inline = {}
+                inline[task.id] = outcome
+                running[0] -= 1
+                if hooks is not None and outcome.done and running[0] > 0:
+                    await hooks.task_done(rs, step, outcome)
+            todo = rest
+        done: list[Outcome]
+        if not todo:
+            done = []
+        elif len(todo) == 1:
             done = [await run(rs, step, todo[0], deps, emit)]
         elif concurrency is not None and len(todo) > concurrency:
             gate = asyncio.Semaphore(concurrency)
@@ -416,9 +436,11 @@ class Scheduler:
             done = await asyncio.gather(*(gated(t) for t in todo))
         else:
             done = await asyncio.gather(*(run(rs, step, t, deps, emit) for t in todo))
-        if not pending:
-            return list(done)
+        if not pending and inline is None:
+            return done
         by_id = {o.task.id: o for o in done}
+        if inline is not None:
+            by_id.update(inline)
         return [by_id[t.id] if t.id in by_id else pending[t.id] for t in tasks]
 
     # --- one task ------------------------------------------------------------------------

@@ -144,6 +144,9 @@ class StateSchema(Generic[S]):
             return new
         written_by: dict[str, tuple[str, int]] = {}
         overwritten: dict[str, tuple[str, int]] = {}
+        # Fields this apply already gave a fresh container: later writes of the step grow it
+        # in place, so W writes into one list cost O(W), not O(W²).
+        grown: set[str] = set()
         for index, (label, update) in enumerate(writes):
             owner = index if owners is None else owners[index]
             for key, value in update.items():
@@ -152,6 +155,7 @@ class StateSchema(Generic[S]):
                 red = reducers.get(key)
                 overwrite = type(value) is Overwrite
                 if red is None or overwrite:
+                    grown.discard(key)  # the field's value is a new object now
                     seen = overwritten if overwrite else written_by
                     first = seen.get(key)
                     if first is not None and first[1] != owner:
@@ -162,8 +166,9 @@ class StateSchema(Generic[S]):
                         value = value.value
                     elif red is not None:
                         grow = fast.get(key)
-                        if grow is not None and _grow(grow, new, state, key, value):
+                        if grow is not None and _grow(grow, new, state, key, value, grown):
                             continue
+                        grown.discard(key)
                         value = red(getattr(new, key), value)
                     assign(new, key, value)
                 except ValidationError as exc:
@@ -250,23 +255,49 @@ def _fast_fields(model: type[BaseModel], schema: StateSchema[Any]) -> dict[str, 
     return fast
 
 
-def _grow(fast: tuple[str, Any], new: BaseModel, before: BaseModel, key: str, value: Any) -> bool:
+def _grow(
+    fast: tuple[str, Any],
+    new: BaseModel,
+    before: BaseModel,
+    key: str,
+    value: Any,
+    fresh: set[str] | None = None,
+) -> bool:
     """Apply a reducer write validating only what it adds; False leaves it to the full path
-    (a value of an unexpected shape, which that path reports as pydantic would)."""
+    (a value of an unexpected shape, which that path reports as pydantic would).
+
+    ``fresh`` holds the fields whose container this apply made (no state shares it): those
+    grow in place; any other is copied first, so the state a node was given stays unchanged.
+    """
     kind, adapter = fast
     current = new.__dict__[key]
+    in_place = fresh is not None and key in fresh
     if kind == "append":
         if type(current) is not list:
             return False
-        grown: Any = [*current, value if adapter is None else adapter.validate_python(value)]
+        item = value if adapter is None else adapter.validate_python(value)
+        if in_place:
+            current.append(item)
+            return True
+        grown: Any = [*current, item]
     elif kind == "extend":
         if type(current) is not list or type(value) is not list:
             return False
-        grown = [*current, *(value if adapter is None else adapter.validate_python(value))]
+        items = value if adapter is None else adapter.validate_python(value)
+        if in_place:
+            current.extend(items)
+            return True
+        grown = [*current, *items]
     else:
         if type(current) is not dict or type(value) is not dict:
             return False
-        grown = {**current, **adapter.validate_python(value)}
+        items = adapter.validate_python(value)
+        if in_place:
+            current.update(items)
+            return True
+        grown = {**current, **items}
+    if fresh is not None:
+        fresh.add(key)
     if new.__dict__ is before.__dict__:  # still shared with the state a node was given
         _setattr(new, "__dict__", dict(new.__dict__))
     new.__dict__[key] = grown

@@ -121,3 +121,65 @@ async def test_custom_reducers_keep_working() -> None:
     g = Graph(Guarded).add_node("a", _writer({"custom": 1})).add_node("b", _writer({"custom": 2}))
     result = await g.add_edge(START, "a").add_edge("a", "b").add_edge("b", END).compile().run()
     assert result.state.custom == [10, 20]
+
+
+async def test_a_wide_step_grows_one_new_list_and_leaves_the_given_state_alone(
+    any_store: Store,
+) -> None:
+    """The writes of one step into one field grow a single new container in place; every
+    task of the step, and the step before, still see the state they were given."""
+    from orchestrator import Overwrite, Send
+
+    given: list[Bag] = []
+
+    def seed(state: Bag) -> dict[str, Any]:
+        return {"ints": 0, "table": {"seed": 0}}
+
+    def fan(state: Bag) -> list[Send]:
+        return [Send("work", i) for i in range(1, 41)]
+
+    def work(state: Bag, ctx: Any) -> dict[str, Any]:
+        given.append(state)
+        if ctx.payload == 20:  # an overwrite amid the appends: later appends grow its value
+            return {"ints": Overwrite([-1]), "table": {"twenty": 20}}
+        return {"ints": ctx.payload, "more": [ctx.payload], "table": {str(ctx.payload): 1}}
+
+    g = Graph(Bag).add_node("seed", seed).add_node("work", work)
+    g.add_edge(START, "seed").add_route("seed", fan, ["work"]).add_edge("work", END)
+    result = await g.compile().run(store=any_store, run_id="wide")
+    assert result.state.ints == [-1, *range(21, 41)]
+    assert result.state.more == [i for i in range(1, 41) if i != 20]
+    assert len(result.state.table) == 41 and result.state.table["twenty"] == 20
+    assert len(given) == 40
+    assert all(s.ints == [0] and s.more == [] and s.table == {"seed": 0} for s in given)
+    loaded = await g.compile().load("wide", store=any_store)
+    assert loaded.state == result.state
+    views = await g.compile().playback("wide", store=any_store)
+    assert views[1].state.ints == [0]  # the state after step 1 was not grown in place
+
+
+def test_building_a_graph_reads_each_node_signature_once(monkeypatch: Any) -> None:
+    import inspect
+
+    from orchestrator import node as node_module
+
+    calls: list[Any] = []
+    real = inspect.signature
+
+    def counted(fn: Any, *args: Any, **kwargs: Any) -> inspect.Signature:
+        calls.append(fn)
+        return real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(node_module.inspect, "signature", counted)
+    def step(i: int) -> Any:
+        return lambda state: {"ints": i}
+
+    steps = [step(i) for i in range(50)]
+    g = Graph(Bag)
+    for i, fn in enumerate(steps):
+        g.add_node(f"n{i}", fn)
+    g.add_edge(START, "n0")
+    for i in range(49):
+        g.add_edge(f"n{i}", f"n{i + 1}")
+    g.add_edge("n49", END).compile()
+    assert len([c for c in calls if c in steps]) == 50
