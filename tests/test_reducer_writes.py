@@ -171,6 +171,7 @@ def test_building_a_graph_reads_each_node_signature_once(monkeypatch: Any) -> No
         return real(fn, *args, **kwargs)
 
     monkeypatch.setattr(node_module.inspect, "signature", counted)
+
     def step(i: int) -> Any:
         return lambda state: {"ints": i}
 
