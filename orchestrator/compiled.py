@@ -472,6 +472,13 @@ class CompiledGraph(Generic[S]):
         result: dict[str, Any] = mimebundle(self)
         return result
 
+    def to_graphviz(self, run: Any = None) -> Any:
+        """The diagram as a ``graphviz.Digraph`` (with ``run``'s overlay: a result, a loaded
+        run or its events), to restyle (``.attr(...)``) or render with the graphviz package."""
+        from visualize import to_graphviz
+
+        return to_graphviz(self, run)
+
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.name!r}: {len(self.nodes)} nodes, {len(self.edges)} edges>"
 

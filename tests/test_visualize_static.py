@@ -232,10 +232,45 @@ def test_node_names_with_quotes_and_markup_are_drawn_verbatim() -> None:
     assert with_class(edges(svg), "conditional") == {f"{name}->{name}", f"{name}->{END}"}
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["ask:critic", "a::b:c", "node", "subgraph", "<b>bold</b>", "back\\slash", 'q\\"uote', "-4.2"],
+)
+def test_any_node_name_is_one_node_with_its_edges(name: str) -> None:
+    """Names the DOT language gives a meaning (ports after a colon, keywords, HTML-like
+    strings, escapes) are still plain node names in the drawing."""
+
+    class S(BaseModel):
+        n: int = 0
+
+    g = Graph(S).add_node(name, lambda s: None).add_node("after", lambda s: None)
+    g.add_edge(START, name).add_edge(name, "after").add_edge("after", END)
+    svg = _svg(g.compile())
+    shown = name.replace("\\", "\\\\")  # Graphviz shows an id's backslash doubled
+    assert set(nodes(svg)) == {START, shown, "after", END}
+    assert set(edges(svg)) == {f"{START}->{shown}", f"{shown}->after", f"after->{END}"}
+
+
+def test_the_diagram_is_a_graphviz_digraph_to_restyle() -> None:
+    import graphviz
+
+    compiled = graphs.branching()
+    digraph = compiled.to_graphviz()
+    assert isinstance(digraph, graphviz.Digraph)
+    digraph.attr(bgcolor="black")
+    assert "bgcolor=black" in digraph.source
+    assert visualize.to_dot(compiled) == visualize.to_graphviz(compiled).source
+    result = compiled.run_sync({}, events=True)
+    drawn = result.to_graphviz()
+    assert isinstance(drawn, graphviz.Digraph) and "visited" in drawn.source
+    assert drawn.source == compiled.to_graphviz(result).source
+
+
 def _attr(source: str, node: str, attr: str) -> str | None:
-    line = re.search(rf'^\s*"{re.escape(node)}" \[(.*)\];$', source, re.M)
-    value = re.search(rf'\b{attr}="([^"]*)"', line.group(1)) if line else None
-    return value.group(1) if value else None
+    # DOT as the graphviz package writes it: ids and values quoted only where needed.
+    line = re.search(rf'^\s*"?{re.escape(node)}"? \[(.*)\]$', source, re.M)
+    value = re.search(rf'\b{attr}=(?:"([^"]*)"|([^\s\]]+))', line.group(1)) if line else None
+    return (value.group(1) or value.group(2)) if value else None
 
 
 def _svg(graph: Any, run: Any = None) -> str:

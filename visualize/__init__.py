@@ -14,7 +14,7 @@ SVG uses the system Graphviz ``dot`` when it is installed and the in-process
 
 from __future__ import annotations
 
-from .dot import to_dot
+from .dot import to_dot, to_graphviz
 from .errors import RendererUnavailable, RenderFailed, UnsupportedFormatError, VisualizeError
 from .export import FORMATS, render
 from .mermaid import to_mermaid
@@ -37,6 +37,7 @@ __all__ = [
     "renderer_name",
     "report_html",
     "to_dot",
+    "to_graphviz",
     "to_mermaid",
     "to_png",
     "to_svg",

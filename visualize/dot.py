@@ -8,6 +8,9 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+import graphviz
+from graphviz import nohtml
+
 from .runview import read_run
 from .scene import Cluster, Scene, SceneEdge, SceneNode, build_scene
 from .text import clean, wrap
@@ -82,25 +85,65 @@ def to_dot(graph: Any, run: Any = None) -> str:
     ...     n: int = 0
     >>> g = Graph(S).add_node("inc", lambda s: {"n": s.n + 1})
     >>> source = to_dot(g.add_edge(START, "inc").add_edge("inc", END).compile())
-    >>> '"__start__" -> "inc"' in source
+    >>> "__start__ -> inc" in source
     True
     """
-    return write_dot(build_scene(graph, None if run is None else read_run(run)))
+    return str(to_graphviz(graph, run).source)
+
+
+def to_graphviz(graph: Any, run: Any = None) -> graphviz.Digraph:
+    """The drawing of ``graph`` (with ``run``'s overlay) as a `graphviz.Digraph`, to restyle
+    or render with the graphviz package's own API (``.attr(...)``, ``.render(...)``)."""
+    return build_digraph(build_scene(graph, None if run is None else read_run(run)))
 
 
 def write_dot(scene: Scene) -> str:
     """DOT source of an already built scene."""
+    return str(build_digraph(scene).source)
+
+
+class Digraph(graphviz.Digraph):  # type: ignore[misc]  # the package ships no types
+    """`graphviz.Digraph` whose edge ends are node names only: a node may be called
+    ``ask:critic`` (any text is a node name here), which the package would otherwise read as
+    node ``ask``, port ``critic``. Ports are not used in these drawings."""
+
+    _quote_edge = staticmethod(graphviz.quoting.quote)
+
+
+def build_digraph(scene: Scene) -> graphviz.Digraph:
+    """A scene as a `graphviz.Digraph`. The package quotes every id and attribute; labels are
+    escaped here for what Graphviz itself reads in them (backslash sequences, HTML)."""
     title = "".join(_esc(line) + "\\l" for line in scene.title)
-    out = [
-        f"digraph {quote(scene.name)} {{",
-        f'  graph [rankdir=TB, compound=true, nodesep=0.3, ranksep=0.42, fontname="{FONT}", '
-        f'fontsize=12, labelloc=t, labeljust=l, bgcolor=white, label="{title}", '
-        f'class="{" ".join(["diagram", *scene.classes])}"];',
-        f'  node [fontname="{FONT}", fontsize=11, color="#475569", penwidth=1.2, '
-        'margin="0.14,0.06"];',
-        f'  edge [fontname="{FONT}", fontsize=9, color="#475569", fontcolor="#334155", '
-        "arrowsize=0.7];",
-    ]
+    dot = Digraph(
+        _id(scene.name),
+        graph_attr={
+            "rankdir": "TB",
+            "compound": "true",
+            "nodesep": "0.3",
+            "ranksep": "0.42",
+            "fontname": FONT,
+            "fontsize": "12",
+            "labelloc": "t",
+            "labeljust": "l",
+            "bgcolor": "white",
+            "label": nohtml(title),
+            "class": " ".join(["diagram", *scene.classes]),
+        },
+        node_attr={
+            "fontname": FONT,
+            "fontsize": "11",
+            "color": "#475569",
+            "penwidth": "1.2",
+            "margin": "0.14,0.06",
+        },
+        edge_attr={
+            "fontname": FONT,
+            "fontsize": "9",
+            "color": "#475569",
+            "fontcolor": "#334155",
+            "arrowsize": "0.7",
+        },
+    )
     children: dict[str | None, list[Cluster]] = {}
     for cluster in scene.clusters:
         children.setdefault(cluster.parent, []).append(cluster)
@@ -108,7 +151,7 @@ def write_dot(scene: Scene) -> str:
     for node in scene.nodes:
         members.setdefault(node.cluster, []).append(node)
     beside = {owner: tool for owner, tool in scene.beside}
-    _body(out, None, members, children, beside, "  ")
+    _body(dot, None, members, children, beside)
     clusters = {c.id.removeprefix("cluster_"): c for c in scene.clusters}
     for edge in scene.edges:
         attrs = _edge_attrs(edge)
@@ -117,43 +160,47 @@ def write_dot(scene: Scene) -> str:
         tail, head = clusters.get(edge.source), clusters.get(edge.target)
         outside = not edge.target.startswith(edge.source + "/") and edge.source != edge.target
         if tail is not None and outside:
-            attrs += f", ltail={quote(tail.id)}"
+            attrs["ltail"] = _id(tail.id)
         if (
             head is not None
             and not edge.source.startswith(edge.target + "/")
             and (edge.source != edge.target)
         ):
-            attrs += f", lhead={quote(head.id)}"
-        out.append(f"  {quote(edge.source)} -> {quote(edge.target)} [{attrs}];")
+            attrs["lhead"] = _id(head.id)
+        dot.edge(_id(edge.source), _id(edge.target), _attributes=attrs)
         if tail is not None and outside:
-            out.append(f"  {quote(tail.exit)} -> {quote(edge.target)} [style=invis];")
-    out.append("}")
-    return "\n".join(out) + "\n"
+            dot.edge(_id(tail.exit), _id(edge.target), style="invis")
+    return dot
 
 
 def _body(
-    out: list[str],
+    dot: graphviz.Digraph,
     cluster: str | None,
     members: Mapping[str | None, list[SceneNode]],
     children: Mapping[str | None, list[Cluster]],
     beside: Mapping[str, str],
-    indent: str,
 ) -> None:
     for node in members.get(cluster, ()):
-        out.append(f"{indent}{quote(node.id)} [{_node_attrs(node)}];")
+        dot.node(_id(node.id), _attributes=_node_attrs(node))
         if node.id in beside:
-            out.append(f"{indent}{{rank=same; {quote(node.id)}; {quote(beside[node.id])};}}")
+            with dot.subgraph() as same:
+                same.attr(rank="same")
+                same.node(_id(node.id))
+                same.node(_id(beside[node.id]))
     for child in children.get(cluster, ()):
-        out.append(f"{indent}subgraph {quote(child.id)} {{")
-        out.append(
-            f'{indent}  label="{_esc(child.label)}"; class="{" ".join(child.classes)}"; '
-            'style="rounded,dashed"; color="#0e7490"; fontcolor="#0e7490"; fontsize=10;'
-        )
-        _body(out, child.id, members, children, beside, indent + "  ")
-        out.append(f"{indent}}}")
+        with dot.subgraph(name=_id(child.id)) as sub:
+            sub.attr(
+                label=nohtml(_esc(child.label)),
+                _attributes={"class": " ".join(child.classes)},
+                style="rounded,dashed",
+                color="#0e7490",
+                fontcolor="#0e7490",
+                fontsize="10",
+            )
+            _body(sub, child.id, members, children, beside)
 
 
-def _node_attrs(node: SceneNode) -> str:
+def _node_attrs(node: SceneNode) -> dict[str, str]:
     attrs = dict(_NODE_LOOK.get(node.kind, _NODE_LOOK["code"]))
     terminal = node.kind in ("start", "end")
     for cls in _STATE_LOOK:
@@ -164,13 +211,13 @@ def _node_attrs(node: SceneNode) -> str:
     if "inner" in node.classes and node.kind == "end":
         attrs.update(width="0.32", fontsize="7")
     if terminal:
-        attrs["label"] = f'"{_esc(node.name)}"'
+        attrs["label"] = nohtml(_esc(node.name))
     else:
-        attrs["label"] = f"<{_html_label(node)}>"
+        attrs["label"] = f"<{_html_label(node)}>"  # an HTML label: the package leaves it be
         if node.tooltip:
-            attrs["tooltip"] = f'"{_esc(node.tooltip)}"'
+            attrs["tooltip"] = nohtml(_esc(node.tooltip))
     attrs["class"] = " ".join(node.classes)
-    return _attrs(attrs)
+    return attrs
 
 
 def _html_label(node: SceneNode) -> str:
@@ -186,7 +233,7 @@ def _html_label(node: SceneNode) -> str:
     return "<BR/>".join(parts)
 
 
-def _edge_attrs(edge: SceneEdge) -> str:
+def _edge_attrs(edge: SceneEdge) -> dict[str, str]:
     attrs = dict(_EDGE_LOOK.get(edge.kind, {}))
     for cls in _STATE_LOOK:
         if cls in edge.classes:
@@ -196,24 +243,17 @@ def _edge_attrs(edge: SceneEdge) -> str:
         attrs.pop("style", None)
     attrs.pop("fillcolor", None)
     if edge.text:
-        attrs["label"] = '"' + "\\n".join(_esc(line) for line in wrap(edge.text, 28, 3)) + '"'
+        attrs["label"] = nohtml("\\n".join(_esc(line) for line in wrap(edge.text, 28, 3)))
     attrs["class"] = " ".join(edge.classes)
-    return _attrs(attrs)
+    return attrs
 
 
-def _attrs(attrs: Mapping[str, str]) -> str:
-    # Labels and tooltips come ready-quoted (or as <HTML>); the rest are plain values.
-    return ", ".join(f"{key}={_value(value)}" for key, value in attrs.items())
-
-
-def _value(value: str) -> str:
-    return value if value.startswith(("<", '"')) else quote(value)
-
-
-def quote(text: str) -> str:
-    """A DOT quoted id. Graphviz keeps the characters of an id as written (only ``\\"`` is an
-    escape there), so a backslash in a node name shows doubled in the SVG title."""
-    return '"' + clean(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _id(text: str) -> str:
+    """A node, cluster or graph id: the package quotes it; a name that looks like HTML
+    (``<b>``) stays a plain id. Graphviz keeps the characters of an id as written (only ``\\"``
+    is an escape there), so a backslash in a node name shows doubled in the SVG title."""
+    text = nohtml(clean(text).replace("\\", "\\\\"))
+    return text
 
 
 def _esc(text: str) -> str:

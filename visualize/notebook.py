@@ -4,6 +4,7 @@ bundle falls back to the DOT source as text."""
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,24 @@ def mimebundle(obj: Any, run: Any = None) -> dict[str, Any]:
     source = to_dot(obj, run)
     text = repr(obj) if run is None else f"{obj!r}\n{_run_text(run)}"
     try:
-        return {"image/svg+xml": svg_from_dot(source), "text/plain": text}
+        bundle: dict[str, Any] = {"image/svg+xml": svg_from_dot(source), "text/plain": text}
     except (RendererUnavailable, RenderFailed) as exc:
         return {"text/plain": f"{text}\n({exc})\n{source}"}
+    if run is not None:
+        bundle["text/html"] = inline_report(obj, run)
+    return bundle
+
+
+def inline_report(graph: Any, run: Any, height: int = 640) -> str:
+    """The run report for a notebook cell: the self-contained page in a sandboxed frame
+    (its scripts run, isolated from the notebook; everything in it is escaped twice over:
+    once in the page, once as the frame's ``srcdoc``)."""
+    page = report_html(graph, run)
+    return (
+        f'<iframe class="orchestrator-report" sandbox="allow-scripts" '
+        f'style="width:100%;height:{int(height)}px;border:1px solid #cbd5e1;border-radius:6px" '
+        f'srcdoc="{html.escape(page, quote=True)}"></iframe>'
+    )
 
 
 class Diagram:

