@@ -245,6 +245,30 @@ async def w10() -> None:
         report("W10", f"per_added_task_{width}", added, "us")
 
 
+async def w11() -> None:
+    """Opening a store and making one short run on it, on an empty store and on one holding
+    10 000 runs: the cost of opening must not grow with what the store holds."""
+    from orchestrator.store import SQLiteStore
+
+    graph = w.w1_graph(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant, runs in (("empty", 0), ("10000_runs", 10_000)):
+            path = os.path.join(tmp, f"w11-{variant}.db")
+            filling = SQLiteStore(path)
+            for _ in range(runs):
+                await graph.run(store=filling)
+            await filling.close()
+
+            async def once(path: str = path) -> None:
+                store = SQLiteStore(path)
+                result = await graph.run(store=store)
+                assert result.completed
+                await store.close()
+
+            samples = await measure(once, runs=RUNS)
+            report("W11", f"open_and_run_{variant}", [s * 1e3 for s in samples], "ms")
+
+
 WORKLOADS: dict[str, Callable[[], object]] = {
     "W1": w1,
     "W2": w2,
@@ -256,6 +280,7 @@ WORKLOADS: dict[str, Callable[[], object]] = {
     "W8": w8,
     "W9": w9,
     "W10": w10,
+    "W11": w11,
     # Extra, not in the default run: needs Ray and a PostgreSQL server (bench/cluster.py).
     "W6RAY": w6_ray,
 }

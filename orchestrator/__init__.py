@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Context,
         Failure,
         Interrupt,
+        node_context,
     )
     from .edge import (
         EdgeKind,
@@ -52,7 +53,9 @@ if TYPE_CHECKING:
         RouteError,
         RouterFailedError,
         RouteTargetError,
+        RunBusyError,
         RunError,
+        RunExistsError,
         RunNotFoundError,
         StateValidationError,
         StepLimitExceededError,
@@ -147,6 +150,8 @@ _WHERE: dict[str, str] = {
     "InvalidInputError": "errors",
     "InvalidUpdateError": "errors",
     "LeaseLostError": "errors",
+    "RunBusyError": "errors",
+    "RunExistsError": "errors",
     "MemoryStore": "store",
     "MissingEntryError": "errors",
     "ModelCalled": "events",
@@ -199,6 +204,7 @@ _WHERE: dict[str, str] = {
     "append": "reducers",
     "extend": "reducers",
     "merge": "reducers",
+    "node_context": "context",
     "open_store": "store",
     "reducer": "reducers",
 }
@@ -250,8 +256,10 @@ __all__ = [
     "RouteError",
     "RouteTargetError",
     "RouterFailedError",
+    "RunBusyError",
     "RunConfig",
     "RunError",
+    "RunExistsError",
     "RunFinished",
     "RunId",
     "RunIter",
@@ -282,6 +290,7 @@ __all__ = [
     "append",
     "extend",
     "merge",
+    "node_context",
     "open_store",
     "reducer",
 ]

@@ -11,9 +11,9 @@ nodes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from agents import (
@@ -21,13 +21,13 @@ from agents import (
     AgentsException,
     FunctionTool,
     Handoff,
+    MaxTurnsExceeded,
     RunConfig,
     RunContextWrapper,
     Runner,
     RunState,
     handoff,
 )
-from agents.agent import ToolsToFinalOutputResult
 from agents.items import (
     HandoffCallItem,
     HandoffOutputItem,
@@ -38,11 +38,28 @@ from agents.items import (
     ToolCallItem,
     ToolCallOutputItem,
 )
-from agents.tool import FunctionToolResult
 from pydantic import BaseModel
 
 from .agent_replay import can_replay_fast, replay_agent
-from .context import Context, Interrupt
+from .agent_runner import (
+    SCOPE,
+    Execution,
+    HandoffArrival,
+    NodeAgentHooks,
+    NodeRunHooks,
+    RunnerOptions,
+    Scope,
+    filtered_input,
+    install_node_runner,
+    node_run_config,
+    server_side,
+    stop_on_transition,
+    transition_tool,
+    unless_handed_off,
+    user_provider,
+)
+from .context import Context, Interrupt, running
+from .edge import Send
 from .errors import AgentRunError, InvalidGraphError, UnknownHandoffError
 from .events import AgentItem
 from .models import (
@@ -63,13 +80,6 @@ if TYPE_CHECKING:
 Prompt = str | Callable[..., Any]  # a format string, or a function of (state) or (state, ctx)
 
 
-@dataclass(frozen=True, slots=True)
-class _Transition:
-    target_agent: Any
-    node: str
-    tool_name: str
-
-
 class AgentCall:
     """The call of an agent node: build its input from state, run the agent, map the result."""
 
@@ -86,11 +96,14 @@ class AgentCall:
         model: Any,
         max_turns: int,
         stream: bool,
+        runner: RunnerOptions | None = None,
     ) -> None:
         self.name, self.agent = name, agent
         self.prompt, self.reads, self.history = prompt, tuple(reads), history
         self.messages, self.output = messages, output
         self.model, self.max_turns, self.stream = model, max_turns, stream
+        #: Runner.run's keywords for this node (its max_turns included).
+        self.runner = dataclasses.replace(runner or RunnerOptions(), max_turns=max_turns)
         self._prompt_takes_ctx = callable(prompt) and _positional_count(prompt) >= 2
         #: model name -> name of the agent-as-tool using it, to label nested model calls.
         self.nested = _nested_agents(agent)
@@ -143,22 +156,43 @@ class AgentCall:
 
     # --- run time --------------------------------------------------------------------------
 
-    def _input(self, state: BaseModel, ctx: Context[Any]) -> tuple[list[Any], int]:
-        """The agent's input items, and how many of them were already in the conversation."""
-        items: list[Any] = []
+    def _input(
+        self,
+        state: BaseModel,
+        ctx: Context[Any],
+        arrival: HandoffArrival | None,
+        sdk: RunnerOptions,
+    ) -> tuple[list[Any], int, list[Any]]:
+        """The agent's input items, how many of them are not new (the conversation so far),
+        and what the conversation field holds before the new items."""
+        conversation: list[Any] = []
         if self.messages is not None and self.history:
-            items.extend(getattr(state, self.messages) or ())
+            conversation = list(getattr(state, self.messages) or ())
+        elsewhere = False  # the conversation so far is in the session or on the server
+        if arrival is not None and arrival.input is not None:
+            items = list(arrival.input)  # what the handoff's input_filter left
+            conversation = items
+        elif arrival is not None and sdk.server_managed and arrival.pending is not None:
+            items, elsewhere = list(arrival.pending), True
+        elif (
+            arrival is not None
+            and arrival.session is not None
+            and (arrival.session == _session_id(sdk.session))
+        ):
+            items, elsewhere = [], True
+        else:
+            items = list(conversation)
         known = len(items)
         text = self._prompt_text(state, ctx)
         if text is not None:
             items.append({"role": "user", "content": text})
-        elif not items:
+        elif not items and not elsewhere:
             raise AgentRunError(
                 self.name,
                 self.agent.name,
                 ValueError("nothing to say: the conversation is empty and no prompt is set"),
             )
-        return items, known
+        return items, known, conversation
 
     def _prompt_text(self, state: BaseModel, ctx: Context[Any]) -> str | None:
         if callable(self.prompt):
@@ -179,14 +213,16 @@ class AgentCall:
         recorder: Recorder,
         provider: Any,
         model: Any,
-        transitions: list[_Transition],
+        ex: Execution,
+        handed_off: bool,
     ) -> Agent[Any]:
-        """The agent as this node runs it: handoffs as transition tools, model recorded."""
+        """The agent as this node runs it: handoffs as transition tools, model recorded, hooks
+        and guardrails as ``Runner`` would run them here."""
         agent = self.agent
         tools = list(agent.tools)
         for tool_name, (spec, node) in self.handoffs.items():
-            tools.append(_transition_tool(spec, node, tool_name, transitions))
-        behaviour = _stop_on_transition(agent.tool_use_behavior, transitions)
+            tools.append(transition_tool(spec, node, tool_name, ex))
+        behaviour = stop_on_transition(agent.tool_use_behavior, ex)
         chosen = model if model is not None else self.model
         if chosen is None:
             chosen = agent.model
@@ -198,12 +234,51 @@ class AgentCall:
             wrapped = RecordingModel(inner, recorder, name or "default")
         else:
             inner = None if recorder.replay is not None else chosen
-            wrapped = RecordingModel(inner, recorder, type(chosen).__name__)
-        return agent.clone(handoffs=[], tools=tools, tool_use_behavior=behaviour, model=wrapped)
+            wrapped = RecordingModel(inner, recorder, type(chosen).__name__, instance=chosen)
+        wrapped.on_response = ex.saw_response
+        clone = agent.clone(
+            handoffs=[],
+            tools=tools,
+            tool_use_behavior=behaviour,
+            model=wrapped,
+            hooks=NodeAgentHooks(agent.hooks, ex) if agent.hooks is not None else None,
+            # Only the starting agent's input guardrails run; a handoff's target is none.
+            input_guardrails=[] if handed_off else list(agent.input_guardrails),
+            output_guardrails=[unless_handed_off(g, ex) for g in agent.output_guardrails],
+        )
+        ex.clone = clone
+        return clone
+
+    def _fast_replay(self, sdk: RunnerOptions) -> bool:
+        """Whether recorded replay may skip ``Runner`` (nothing of the SDK's machinery that
+        user code hooks into is in play)."""
+        config = sdk.run_config
+        return (
+            can_replay_fast(self.agent)
+            and sdk.hooks is None
+            and sdk.session is None
+            and not sdk.server_managed
+            and (config is None or not (config.input_guardrails or config.output_guardrails))
+            and (config is None or config.handoff_input_filter is None)
+            and all(spec.input_filter is None for spec, _ in self.handoffs.values())
+        )
 
     async def __call__(self, state: BaseModel, ctx: Context[Any]) -> Command | dict[str, Any]:
+        install_node_runner()
         options = ctx.options
-        items, known = self._input(state, ctx)
+        arrival = ctx.payload if isinstance(ctx.payload, HandoffArrival) else None
+        if arrival is not None:
+            ctx.payload = None  # the handoff's bookkeeping, not a payload of the user's
+        sdk = self.runner.resolved()
+        user_config: RunConfig | None = sdk.run_config
+        items, known, conversation = self._input(state, ctx, arrival, sdk)
+        # A handoff chain shares the turn budget of its first node, as one Runner.run does.
+        chain_max = arrival.max_turns if arrival is not None else sdk.max_turns
+        used = arrival.turns if arrival is not None else 0
+        remaining = None if chain_max is None else chain_max - used
+        if remaining is not None and remaining < 1:
+            exceeded = MaxTurnsExceeded(f"Max turns ({chain_max}) exceeded")
+            raise AgentRunError(self.name, self.agent.name, exceeded) from exceeded
         recorder = Recorder(
             emit=ctx.emit,
             run_id=ctx.run_id,
@@ -213,46 +288,85 @@ class AgentCall:
             agent=self.agent.name,
             replay=options.recording if options is not None else None,
         )
-        base_provider = (options.model_provider if options is not None else None) or (
-            environment_provider()
+        base_provider = (
+            (options.model_provider if options is not None else None)
+            or user_provider(user_config)
+            or environment_provider()
         )
         run_model = options.model if options is not None else None
-        transitions: list[_Transition] = []
-        agent = self._clone(options, recorder, base_provider, run_model, transitions)
+        if run_model is None and user_config is not None:
+            run_model = user_config.model
+        ex = Execution(self.agent, frozenset(self.handoffs), hooks=sdk.hooks)
+        agent = self._clone(options, recorder, base_provider, run_model, ex, arrival is not None)
         stream = self.stream or bool(options is not None and options.stream)
-        config = RunConfig(
-            model_provider=RecordingProvider(base_provider, recorder, self.nested),
-            tracing_disabled=not tracing_enabled(),
-            workflow_name=options.graph if options is not None else self.name,
-            group_id=ctx.run_id,
-            trace_metadata={"node": self.name, "run_id": ctx.run_id},
+        provider = RecordingProvider(base_provider, recorder, self.nested)
+        trace: dict[str, Any] = {
+            "tracing": tracing_enabled(),
+            "workflow": options.graph if options is not None else self.name,
+            "node": self.name,
+            "run_id": ctx.run_id,
+        }
+        config = node_run_config(
+            user_config, provider, ex=ex, handed_off=arrival is not None, **trace
         )
-        run_input: Any = await self._approved_state(agent, ctx) or items
+        nested = node_run_config(None, provider, ex=ex, handed_off=False, **trace)
+        sdk_context = sdk.context if sdk.context is not None else ctx
+        previous = sdk.previous_response_id
+        if arrival is not None and previous is not None and arrival.response_id is not None:
+            previous = arrival.response_id  # go on from the source's last response
+        runner_options: dict[str, Any] = {
+            "context": sdk_context,
+            "max_turns": remaining,
+            "hooks": NodeRunHooks(sdk.hooks, ex) if sdk.hooks is not None else None,
+            "run_config": config,
+            "session": sdk.session,
+            "previous_response_id": previous,
+            "conversation_id": sdk.conversation_id,
+        }
+        run_input: Any = await self._approved_state(agent, ctx, sdk_context) or items
+        token = SCOPE.set(Scope(recorder, base_provider, config, nested, agent))
         try:
-            if recorder.replay is not None and not stream and can_replay_fast(self.agent):
-                result: Any = await replay_agent(agent, items, ctx, config, self.max_turns)
-            elif stream:
-                streamed = Runner.run_streamed(
-                    agent, run_input, context=ctx, max_turns=self.max_turns, run_config=config
-                )
-                async for event in streamed.stream_events():
-                    # Text deltas are reported by the recording model; items (tool calls,
-                    # outputs, messages) are reported here, as they happen.
-                    if event.type == "run_item_stream_event":
-                        self._report_items(ctx, [event.item])
-                result = streamed
-            else:
-                result = await Runner.run(
-                    agent, run_input, context=ctx, max_turns=self.max_turns, run_config=config
-                )
-        except (Interrupt, AgentRunError):
+            with running(ctx):
+                if recorder.replay is not None and not stream and self._fast_replay(sdk):
+                    result: Any = await replay_agent(
+                        agent, items, sdk_context, config, remaining or 10**9
+                    )
+                elif stream:
+                    streamed = Runner.run_streamed(agent, run_input, **runner_options)
+                    async for event in streamed.stream_events():
+                        # Text deltas are reported by the recording model; items (tool calls,
+                        # outputs, messages) are reported here, as they happen.
+                        if event.type == "run_item_stream_event":
+                            self._report_items(ctx, [event.item])
+                    result = streamed
+                else:
+                    result = await Runner.run(agent, run_input, **runner_options)
+                handed = None
+                if ex.transitions:
+                    spec = self.handoffs[ex.transitions[0].tool_name][0]
+                    handed = HandoffArrival(
+                        source=self.name,
+                        agent=self.agent.name,
+                        turns=used + ex.turns,
+                        max_turns=chain_max,
+                        input=await filtered_input(spec, user_config, items, result, ex),
+                        session=_session_id(sdk.session),
+                        **(server_side(result) if sdk.server_managed else {}),
+                    )
+        except (Interrupt, AgentRunError, ReplayMiss):
             raise
-        except ReplayMiss:
-            raise
+        except MaxTurnsExceeded as exc:
+            if remaining != chain_max:  # name the chain's budget, as one Runner.run would
+                renamed = MaxTurnsExceeded(f"Max turns ({chain_max}) exceeded")
+                renamed.run_data = exc.run_data
+                raise AgentRunError(self.name, self.agent.name, renamed) from exc
+            raise AgentRunError(self.name, self.agent.name, exc) from exc
         except AgentsException as exc:
             raise AgentRunError(self.name, self.agent.name, exc) from exc
         except Exception as exc:  # transport and provider errors: retryable like any failure
             raise AgentRunError(self.name, self.agent.name, exc) from exc
+        finally:
+            SCOPE.reset(token)
 
         if not stream:
             self._report_items(ctx, result.new_items)
@@ -273,20 +387,30 @@ class AgentCall:
             )
         update: dict[str, Any] = {}
         if self.messages is not None:
-            new = result.to_input_list()[known:]
-            if self.messages_reduced:
-                update[self.messages] = new
-            else:
-                update[self.messages] = [*items[:known], *new]
-        if transitions:
-            return Command(update=update, goto=(transitions[0].node,))
+            new = self._new_items(result, items, known, sdk, ex)
+            update[self.messages] = new if self.messages_reduced else [*conversation, *new]
+        if handed is not None:
+            return Command(update=update, goto=(Send(ex.transitions[0].node, handed),))
         if callable(self.output):
             update.update(self.output(result.final_output) or {})
         elif self.output is not None:
             update[self.output] = result.final_output
         return update
 
-    async def _approved_state(self, agent: Agent[Any], ctx: Context[Any]) -> Any:
+    @staticmethod
+    def _new_items(
+        result: Any, items: list[Any], known: int, sdk: RunnerOptions, ex: Execution
+    ) -> list[Any]:
+        """The conversation items this execution adds (its input's new ones included)."""
+        if sdk.session is not None:  # the result's input also holds the session's history
+            new = [*items[known:], *(item.to_input_item() for item in result.new_items)]
+        else:
+            new = result.to_input_list()[known:]
+        if ex.transitions:
+            new = _handoff_output_last(new, ex.transitions[0].call_id)
+        return new
+
+    async def _approved_state(self, agent: Agent[Any], ctx: Context[Any], sdk_context: Any) -> Any:
         """After a tool-approval pause: the agent's saved run state, with the answer applied."""
         answered = ctx.answered()
         if not answered:
@@ -295,7 +419,7 @@ class AgentCall:
         if not (isinstance(request, dict) and request.get("kind") == "tool_approval"):
             return None
         state = await RunState.from_string(
-            agent, request["state"], context_override=RunContextWrapper(context=ctx)
+            agent, request["state"], context_override=RunContextWrapper(context=sdk_context)
         )
         for item in state.get_interruptions():
             if _approves(answer, item):
@@ -335,6 +459,25 @@ def _positional_count(fn: Callable[..., Any]) -> int:
 
 def _no_context(context: Any) -> dict[str, Any]:
     return {}  # the run's Context is per process (dependencies): it is given back on resume
+
+
+def _handoff_output_last(items: list[Any], call_id: str | None) -> list[Any]:
+    """The items with the taken handoff's output moved last, where ``Runner`` puts it (after
+    the outputs of the turn's other tool calls and refused handoffs)."""
+    for index, item in enumerate(items):
+        if (
+            isinstance(item, dict)
+            and item.get("type") == "function_call_output"
+            and item.get("call_id") == call_id
+        ):
+            return [*items[:index], *items[index + 1 :], item]
+    return items
+
+
+def _session_id(session: Any) -> str | None:
+    if session is None:
+        return None
+    return str(getattr(session, "session_id", None) or id(session))
 
 
 def _approves(answer: Any, item: Any) -> bool:
@@ -385,55 +528,6 @@ def _describe(item: RunItem, transition_tools: set[str]) -> tuple[str, str, str 
     return "", "", None
 
 
-def _transition_tool(
-    spec: Handoff[Any, Any], node: str, tool_name: str, transitions: list[_Transition]
-) -> FunctionTool:
-    async def invoke(ctx: RunContextWrapper[Any], arguments: str) -> str:
-        target = await spec.on_invoke_handoff(ctx, arguments)
-        transitions.append(_Transition(target, node, tool_name))
-        return spec.get_transfer_message(target)
-
-    return FunctionTool(
-        name=spec.tool_name,
-        description=spec.tool_description,
-        params_json_schema=spec.input_json_schema,
-        on_invoke_tool=invoke,
-        strict_json_schema=spec.strict_json_schema,
-        is_enabled=spec.is_enabled,
-    )
-
-
-def _stop_on_transition(original: Any, transitions: list[_Transition]) -> Any:
-    """A tool_use_behavior that ends the run at a transition, else defers to the agent's own."""
-
-    async def behaviour(
-        ctx: RunContextWrapper[Any], results: list[FunctionToolResult]
-    ) -> ToolsToFinalOutputResult:
-        if transitions:
-            return ToolsToFinalOutputResult(
-                is_final_output=True, final_output=transitions[0].target_agent.name
-            )
-        if original == "stop_on_first_tool" and results:
-            return ToolsToFinalOutputResult(is_final_output=True, final_output=results[0].output)
-        if isinstance(original, dict):  # StopAtTools
-            names = original["stop_at_tool_names"]
-            for result in results:
-                if result.tool.name in names:
-                    return ToolsToFinalOutputResult(
-                        is_final_output=True, final_output=result.output
-                    )
-            return ToolsToFinalOutputResult(is_final_output=False)
-        if callable(original):
-            out = original(ctx, results)
-            if hasattr(out, "__await__"):
-                out = await out
-            assert isinstance(out, ToolsToFinalOutputResult)
-            return out
-        return ToolsToFinalOutputResult(is_final_output=False)
-
-    return behaviour
-
-
 def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -459,8 +553,21 @@ def agent_node(
     stream: bool = False,
     retry: RetryPolicy | int | None = None,
     description: str = "",
+    context: Any = None,
+    run_config: RunConfig | None = None,
+    hooks: Any = None,
+    session: Any = None,
+    previous_response_id: str | None = None,
+    conversation_id: str | None = None,
 ) -> Node:
-    """Build an agent node (use `Graph.add_agent`, which calls this)."""
+    """Build an agent node (`Graph.add_agent` calls this; ``graph.add(agent_node(...))`` adds
+    one with the node's own ``Runner.run`` keywords, which win over the run's)::
+
+        g.add(agent_node("expert", expert, session=SQLiteSession("expert_system")))
+
+    ``context``, ``run_config``, ``hooks``, ``max_turns``, ``session``,
+    ``previous_response_id`` and ``conversation_id`` are those of ``Runner.run``.
+    """
     if not isinstance(agent, Agent):
         raise InvalidGraphError(f"agent node {name!r}: expected an agents.Agent, got {agent!r}")
     call = AgentCall(
@@ -474,6 +581,14 @@ def agent_node(
         model=model,
         max_turns=max_turns,
         stream=stream,
+        runner=RunnerOptions(
+            context=context,
+            run_config=run_config,
+            hooks=hooks,
+            session=session,
+            previous_response_id=previous_response_id,
+            conversation_id=conversation_id,
+        ),
     )
     agent_tools = {  # tool name -> the agent it runs, for drawing and for ModelCalled.agent
         t.name: getattr(t._agent_instance, "name", t.name)

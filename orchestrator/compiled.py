@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from typing_extensions import Unpack
 
 from .config import DEFAULT_MAX_STEPS, DEFAULTS, RunConfig, Settings
+from .context import enter_run, leave_run
 from .errors import InvalidGraphError, ResumeError, SyncInLoopError
 from .events import EdgeTaken, Event, ModelCalled, RunStatus
 from .run import Outcome, RunOptions, RunResult, RunState, Task
@@ -200,41 +201,68 @@ class CompiledGraph(Generic[S]):
         the tasks of its unfinished step that did not finish run again. The original result
         is left as it was. Settings as for `run`.
         """
-        from .durable import Persister, load, resumable
-        from .replay import check_edit
+        from .durable import Persister
 
         cfg = (config or DEFAULTS).merged(settings)
         store = cfg.store
         # A run id means a stored run (the default store unless one is given).
         async with _maybe(store if store is not None or not isinstance(run, str) else "") as opened:
-            if isinstance(run, str):
-                assert opened is not None
-                loaded, record = await load(opened, self, run)
-                source = resumable(loaded, record)
-            else:
-                source = run.snapshot if isinstance(run, RunResult) else run
-            if as_node is not None and (value is not _MISSING or values):
-                raise ResumeError(
-                    f"cannot resume run {source.run_id} with both an answer and as_node="
-                    f"{as_node!r}: the update as {as_node!r} decides what runs next in place of "
-                    "the task that asked; give one or the other"
-                )
-            if as_node is not None:
-                check_resumable(source)
-                answers: dict[int, Any] = {}
-            else:
-                answers = resume_answers(source, value, values)
-            edit = check_edit(self, source, update, as_node, "resume")
-            if opened is not None:
-                asked = {w.task_id: w.request for w in source.waiting}
-                for task_id, answer in answers.items():  # kept before the task runs again
-                    entry = {"answer": answer, "asked": asked.get(task_id)}
-                    await opened.add_resume(source.run_id, task_id, entry)
-            rs = prepare_resume(source, answers)
-            rs.edit = edit
-            rs.options = self._resume_options(rs, cfg.options, cfg.model, cfg.model_provider)
             hooks = None if opened is None else Persister(opened, self, fresh=False)
+            run_id = run if isinstance(run, str) else run.run_id
+            if hooks is not None:
+                # The run's lease first: a second driver is refused before reading or
+                # writing anything of it.
+                await hooks.take(run_id)
+            try:
+                rs = await self._resume_state(run, opened, value, values, update, as_node, cfg)
+            except BaseException:
+                if hooks is not None:
+                    with contextlib.suppress(Exception):
+                        await hooks.let_go()  # refused: the run is free again
+                raise
             return await self._drive(rs, cfg, hooks)
+
+    async def _resume_state(
+        self,
+        run: RunResult[S] | RunState | str,
+        opened: Store | None,
+        value: Any,
+        values: Mapping[str | int, Any] | None,
+        update: Mapping[str, Any] | None,
+        as_node: str | None,
+        cfg: RunConfig,
+    ) -> RunState:
+        """The run state `resume` drives: loaded (or given), answered and edited."""
+        from .durable import load, resumable
+        from .replay import check_edit
+
+        if isinstance(run, str):
+            assert opened is not None
+            loaded, record = await load(opened, self, run)
+            source = resumable(loaded, record)
+        else:
+            source = run.snapshot if isinstance(run, RunResult) else run
+        if as_node is not None and (value is not _MISSING or values):
+            raise ResumeError(
+                f"cannot resume run {source.run_id} with both an answer and as_node="
+                f"{as_node!r}: the update as {as_node!r} decides what runs next in place of "
+                "the task that asked; give one or the other"
+            )
+        if as_node is not None:
+            check_resumable(source)
+            answers: dict[int, Any] = {}
+        else:
+            answers = resume_answers(source, value, values)
+        edit = check_edit(self, source, update, as_node, "resume")
+        if opened is not None:
+            asked = {w.task_id: w.request for w in source.waiting}
+            for task_id, answer in answers.items():  # kept before the task runs again
+                entry = {"answer": answer, "asked": asked.get(task_id)}
+                await opened.add_resume(source.run_id, task_id, entry)
+        rs = prepare_resume(source, answers)
+        rs.edit = edit
+        rs.options = self._resume_options(rs, cfg.options, cfg.model, cfg.model_provider)
+        return rs
 
     def _resume_options(
         self, rs: RunState, options: RunOptions | None, model: Any, model_provider: Any
@@ -398,17 +426,33 @@ class CompiledGraph(Generic[S]):
         if cfg.interrupt_before is not None or cfg.interrupt_after is not None:
             extra = self.check_breakpoints(cfg.interrupt_before, cfg.interrupt_after)
             before, after = before | extra[0], after | extra[1]
-        await self._scheduler.drive(
-            rs,
-            cfg.deps,
-            sink,
-            max_steps=cfg.max_steps,
-            concurrency=cfg.concurrency,
-            hooks=hooks,
-            gate=gate,
-            before=before or None,
-            after=after or None,
-        )
+        outer = enter_run(cfg)  # agent nodes read the Agents SDK settings from here
+        try:
+            await self._scheduler.drive(
+                rs,
+                cfg.deps,
+                sink,
+                max_steps=cfg.max_steps,
+                concurrency=cfg.concurrency,
+                hooks=hooks,
+                gate=gate,
+                before=before or None,
+                after=after or None,
+            )
+        except BaseException:
+            # Stopped by something the scheduler does not catch (KeyboardInterrupt, SystemExit
+            # in this task): the run stays as its last checkpoint left it, but this driver
+            # lets go of its lease, so a resume does not wait for it to run out.
+            let_go = getattr(hooks, "let_go", None)
+            if let_go is not None:
+                with contextlib.suppress(BaseException):
+                    await let_go()
+            raise
+        finally:
+            leave_run(outer)
+            finish = getattr(hooks, "finish", None)
+            if finish is not None:
+                finish()  # the run's lease is no longer renewed, however the drive ended
         result = self._result(rs, kept)
         if result.error is not None and cfg.raise_on_error:
             result.error.result = result

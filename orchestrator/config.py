@@ -46,6 +46,10 @@ class RunConfig:
     - ``events``: keep every event in ``result.events`` (for a live report of the run). Off
       by default: a long run then holds only its state, path, visits, usage and errors, and a
       stored run's events are always in its store (``graph.load(run_id)``).
+    - ``context``, ``run_config``, ``hooks``, ``max_turns``, ``session``,
+      ``previous_response_id``, ``conversation_id``: the Agents SDK's ``Runner.run`` keywords,
+      for every agent node (``context`` is what its tools, instructions, guardrails and hooks
+      see as ``wrapper.context``); never stored. See `orchestrator.agent`.
     """
 
     store: Store | str | Path | None = None
@@ -61,6 +65,13 @@ class RunConfig:
     on_event: Callable[[Event], None] | None = None
     interrupt_before: Sequence[str] | str | None = None
     interrupt_after: Sequence[str] | str | None = None
+    context: Any = None
+    run_config: Any = None
+    hooks: Any = None
+    max_turns: int | None = None
+    session: Any = None
+    previous_response_id: str | None = None
+    conversation_id: str | None = None
 
     def but(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` (refused by name when one is not a setting)."""
@@ -95,6 +106,13 @@ class Settings(TypedDict, total=False):
     on_event: Callable[[Event], None] | None
     interrupt_before: Sequence[str] | str | None
     interrupt_after: Sequence[str] | str | None
+    context: Any
+    run_config: Any
+    hooks: Any
+    max_turns: int | None
+    session: Any
+    previous_response_id: str | None
+    conversation_id: str | None
 
 
 _NAMES = frozenset(f.name for f in dataclasses.fields(RunConfig))

@@ -1,9 +1,17 @@
 """The context a node (or an agent's tool) gets while it runs: the run's dependencies, the
-state it reads, its fan-out payload, and the means to add to its update or pause the run."""
+state it reads, its fan-out payload, and the means to add to its update or pause the run.
+
+An agent node whose run was given a user context (``run(..., context=obj)``, as with
+``Runner.run(context=obj)``) hands that object to the SDK as ``RunContextWrapper.context``;
+`node_context` finds the node's own `Context` from inside its tools, instructions, guardrails
+and hooks all the same.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -36,9 +44,11 @@ class Failure:
 class Context(Generic[DepsT]):
     """Passed as the second argument of a node function ``fn(state, ctx)``.
 
-    For agent nodes the same object is the SDK's ``RunContextWrapper.context``, so function tools
-    read ``wrapper.context.state`` and ``wrapper.context.deps`` and write with
-    ``wrapper.context.update(field=value)``.
+    For agent nodes run without a user context the same object is the SDK's
+    ``RunContextWrapper.context``, so function tools read ``wrapper.context.state`` and
+    ``wrapper.context.deps`` and write with ``wrapper.context.update(field=value)``. With a
+    user context (``run(..., context=obj)``) the wrapper holds ``obj``, and
+    ``node_context(wrapper)`` is this object.
     """
 
     __slots__ = (
@@ -51,6 +61,7 @@ class Context(Generic[DepsT]):
         "deps",
         "detail",
         "error",
+        "kept",
         "node",
         "options",
         "payload",
@@ -58,6 +69,7 @@ class Context(Generic[DepsT]):
         "state",
         "step",
         "task_id",
+        "unanswered",
     )
 
     def __init__(
@@ -76,6 +88,8 @@ class Context(Generic[DepsT]):
         asked: list[Any] | None = None,
         emit: Callable[[Any], None] | None = None,
         options: Any = None,
+        kept: Any = None,
+        unanswered: Any = None,
     ) -> None:
         self.deps = deps
         self.state = state
@@ -95,6 +109,11 @@ class Context(Generic[DepsT]):
         self.options = options
         #: Extra facts a node kind reports in its NodeFinished event (a subgraph's run summary).
         self.detail: Any = None
+        #: What this node kept at its last visit in this run (JSON, or None); a stateful
+        #: subgraph sets it to its child's state, and the run stores it with the step.
+        self.kept = kept
+        #: The request this task still waits for when a resume answered only other tasks.
+        self.unanswered = unanswered
 
     def update(self, **fields: Any) -> None:
         """Add a write to this node's update, applied at the step barrier before its return value.
@@ -133,3 +152,72 @@ class Context(Generic[DepsT]):
         """Put an extra event (for example an agent's streamed text) into the run's stream."""
         if self._emit is not None:
             self._emit(event)
+
+
+#: The `Context` of the agent node running in this task (and the tasks it starts: the SDK's
+#: tools, guardrails and hooks), so it stays reachable when the SDK context is the user's.
+_CURRENT: ContextVar[Context[Any] | None] = ContextVar("orchestrator_node_context", default=None)
+
+#: The settings (`config.RunConfig`) of the runs being driven in this task, innermost first
+#: (a subgraph's run inside its parent's): agent nodes read the Agents SDK keywords
+#: (``context``, ``run_config``, ``hooks``, ``max_turns``, ``session``...) here, so they are
+#: never part of the checkpointed run state, and a subgraph inherits those it does not set.
+_RUNS: ContextVar[tuple[Any, ...]] = ContextVar("orchestrator_run_settings", default=())
+
+
+def enter_run(settings: Any) -> tuple[Any, ...]:
+    """Make ``settings`` the innermost run's; returns what to give `leave_run` after."""
+    outer = _RUNS.get()
+    _RUNS.set((settings, *outer))
+    return outer
+
+
+def leave_run(outer: tuple[Any, ...]) -> None:
+    _RUNS.set(outer)
+
+
+def run_setting(name: str) -> Any:
+    """The innermost run's setting ``name`` that is not None (None when no run sets it)."""
+    for settings in _RUNS.get():
+        value = getattr(settings, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def node_context(wrapper: Any = None) -> Context[Any]:
+    """The orchestrator `Context` of the agent node running now (``update``, ``interrupt``,
+    ``payload``, ``run_id``, ``state``...), from inside its tools, dynamic instructions,
+    guardrails and hooks — whatever the SDK context (``wrapper.context``) is::
+
+        @function_tool
+        def add_finding(ctx: RunContextWrapper[SharedState], finding: str) -> str:
+            ctx.context.findings.append(finding)  # the user's object, as with Runner.run
+            node_context(ctx).update(findings=[finding])  # and the graph's state
+            return "added"
+
+    ``wrapper`` is optional: when its ``context`` is a `Context` (no user context was given)
+    that one is returned, else the node running in this task. Raises `LookupError` outside a
+    running agent node.
+    """
+    inner = getattr(wrapper, "context", None)
+    if isinstance(inner, Context):
+        return inner
+    current = _CURRENT.get()
+    if current is None:
+        raise LookupError(
+            "node_context() was called outside a running agent node: call it from a tool, "
+            "dynamic instructions, a guardrail or a hook of an agent node (code steps get "
+            "their Context as their second argument)"
+        )
+    return current
+
+
+@contextmanager
+def running(ctx: Context[Any]) -> Iterator[None]:
+    """Make ``ctx`` the `node_context` of this task (and the tasks it starts) while inside."""
+    token = _CURRENT.set(ctx)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)

@@ -9,7 +9,6 @@ arrivals and fan-out progress are part of every checkpoint.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +19,9 @@ from pydantic_core import to_json as to_json_bytes
 from .codec import Unkeepable, encode_value, is_plain
 from .errors import (
     CheckpointMismatchError,
+    LeaseLostError,
     ResumeError,
+    RunBusyError,
     StoreError,
     StoreUnavailableError,
     TransientStoreError,
@@ -54,6 +55,8 @@ from .records import (
 )
 from .run import Edit, Outcome, RunState, Task, Waiting
 from .store import Store
+from .store.lease import LEASE_TTL, Lease, local_owner
+from .store.lease import let_go as _stopped_driving
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -90,12 +93,21 @@ class Persister:
         snapshot_every: int | None = None,
         fence: Any = None,
         status: RunStatus = RunStatus.RUNNING,
+        lease_ttl: float = LEASE_TTL,
     ) -> None:
         self.store, self.graph, self.fresh, self.parent = store, graph, fresh, parent
         self.first_path = first_path or []
         self.first_edit = first_edit  # a fork's edited fields, marked on its first checkpoint
         self.snapshot_every = snapshot_every
-        self.fence = fence
+        # The run's lease: given by a run host (which renews it), or taken here — with the
+        # run's creation, or by `take` before a stored run is touched — and then renewed
+        # every third of ``lease_ttl`` while the run is driven, and released when it stops.
+        self.fence: Lease | None = fence
+        self._own_lease = fence is None
+        self.owner = fence.owner if fence is not None else local_owner()
+        self.lease_ttl = lease_ttl
+        self._renewal: asyncio.TimerHandle | None = None
+        self._renewing: asyncio.Task[None] | None = None
         self.status = status  # what a new run is stored as: running, or queued (submitted)
         self._edges: list[tuple[str, str, str, str | None]] = []
         self._timing: list[tuple[int, str, float, float, int]] = []
@@ -206,9 +218,65 @@ class Persister:
             owned = [(task.id, task.node, w) for w in [*(outcome.pre or ()), outcome.update or {}]]
             raise _unstorable(owned, [], self.graph.schema.loose, exc) from exc
 
+    # --- the lease ------------------------------------------------------------------------------
+
+    async def take(self, run_id: str) -> Lease:
+        """Take the lease of stored run ``run_id`` before anything of it is read to drive it
+        or written; `RunBusyError` (naming who drives it) when another driver holds it."""
+        if self.fence is not None:
+            return self.fence
+        lease = await self.store.acquire(run_id, self.owner, self.lease_ttl)
+        if lease is None:
+            held, left = await self.store.holder(run_id)
+            raise RunBusyError(run_id, held or "another driver", left)
+        self.fence = lease
+        return lease
+
+    def _renew_later(self) -> None:
+        if not self._own_lease or self.fence is None or not self.fence.epoch:
+            return
+        loop = asyncio.get_running_loop()
+        self._renewal = loop.call_later(self.lease_ttl / 3, self._renew_now)
+
+    def _renew_now(self) -> None:
+        self._renewal = None
+        self._renewing = asyncio.ensure_future(self._renew())
+
+    async def _renew(self) -> None:
+        lease = self.fence
+        if lease is None:
+            return
+        try:
+            await self.store.heartbeat(lease)
+        except LeaseLostError:
+            return  # taken over: the next write of the run is refused, and the run stops
+        except StoreError:
+            pass  # the store blinked: writes stay fenced; try again next round
+        self._renew_later()
+
+    def finish(self) -> None:
+        """Stop renewing the lease (the drive is over, however it ended); a lease left
+        behind is then free for the next driver of this process to take."""
+        if self._own_lease:
+            _stopped_driving(self.owner)
+        if self._renewal is not None:
+            self._renewal.cancel()
+            self._renewal = None
+        if self._renewing is not None and not self._renewing.done():
+            self._renewing.cancel()
+        self._renewing = None
+
+    async def let_go(self) -> None:
+        """Release the lease this driver took, touching nothing else of the run."""
+        self.finish()
+        if self._own_lease and self.fence is not None and self.fence.epoch:
+            await self.store.release(self.fence)
+
     async def started(self, rs: RunState) -> None:
         self._known = known_containers(rs.state)
         if not self.fresh:
+            await self.take(rs.run_id)
+            self._renew_later()
             self._t0 = (await self._try(rs, self.store.get_run, rs.run_id)).created
             await self._try(
                 rs,
@@ -233,10 +301,18 @@ class Persister:
             parent_run=self.parent[0] if self.parent else None,
             parent_step=self.parent[1] if self.parent else None,
             # A submitted run has no owner until a host claims it.
-            owner=None if self.status is RunStatus.QUEUED else f"pid {os.getpid()}",
+            owner=None if self.status is RunStatus.QUEUED else self.owner,
             source=rs.options.source if rs.options is not None else None,
         )
-        self._last_snapshot = await self._try(rs, self.store.create_run, record, first)
+        if self.status is RunStatus.QUEUED:
+            self._last_snapshot = await self._try(rs, self.store.create_run, record, first)
+        else:  # created leased to this driver (epoch 1): nobody else can drive it meanwhile
+            self._last_snapshot = await self._try(
+                rs, self.store.create_run, record, first, lease_ttl=self.lease_ttl
+            )
+            if self.fence is None:
+                self.fence = Lease(rs.run_id, self.owner, 1, self.lease_ttl)
+            self._renew_later()
         self.fresh = False
 
     async def task_done(self, rs: RunState, step: int, outcome: Outcome) -> None:
@@ -298,6 +374,7 @@ class Persister:
             self._snapshot_next = self._since_snapshot > limit
 
     async def stopped(self, rs: RunState) -> None:
+        self.finish()
         if self.fresh:  # failed before it could start (e.g. the store refused it)
             return
         step = rs.step + 1
@@ -340,6 +417,10 @@ class Persister:
             error=None if rs.error is None else str(rs.error),
             updated=time.time(),
             fence=self.fence,
+            # The lease ends with the run's stop; a run host keeps the lease of a run it was
+            # told to stop (interrupted), to hand the run back itself.
+            release=self.fence is not None
+            and (self._own_lease or rs.status is not RunStatus.INTERRUPTED),
         )
 
 

@@ -286,6 +286,34 @@ class RunNotFoundError(StoreError):
         )
 
 
+class RunExistsError(StoreError):
+    """A new run was given the id of a run the store already holds."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id!r} already exists in {where}; start the run with another id (or "
+            "resume the existing one)"
+        )
+
+
+class RunBusyError(StoreError):
+    """Another driver holds the run's lease: this one was refused before touching the run."""
+
+    def __init__(self, run_id: str, owner: str, seconds_left: float | None) -> None:
+        self.run_id, self.owner, self.seconds_left = run_id, owner, seconds_left
+        until = (
+            ""
+            if seconds_left is None
+            else f" (its lease runs {seconds_left:.0f} s more unless renewed)"
+        )
+        super().__init__(
+            f"run {run_id!r} is being driven by {owner}{until}; only one process drives a run "
+            "at a time. Wait for it to stop (`orchestrator runs` shows its status); if that "
+            "process is gone, the run is taken over once its lease runs out"
+        )
+
+
 class CheckpointMismatchError(StoreError):
     def __init__(self, run_id: str, step: int, detail: str) -> None:
         self.run_id, self.step = run_id, step

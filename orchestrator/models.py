@@ -9,6 +9,7 @@ built-in offline model when neither is set.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -23,7 +24,7 @@ from agents import Model, ModelProvider, ModelResponse, ModelSettings, Usage
 from agents.agent_output import AgentOutputSchemaBase
 from agents.handoffs import Handoff
 from agents.items import TResponseInputItem, TResponseStreamEvent
-from agents.tool import Tool
+from agents.tool import FunctionTool, Tool
 from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
 
 from .events import AgentDelta, Event, ModelCalled
@@ -64,17 +65,58 @@ def _item_bytes(item: Any) -> bytes:
     return json.dumps(item, sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
 
 
+def _tool_schema(tool: Any) -> dict[str, Any]:
+    if isinstance(tool, FunctionTool):
+        return {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.params_json_schema,
+            "strict": tool.strict_json_schema,
+        }
+    return {"name": getattr(tool, "name", type(tool).__name__), "type": type(tool).__name__}
+
+
+def _output_schema(output_schema: AgentOutputSchemaBase | None) -> Any:
+    if output_schema is None:
+        return None
+    if output_schema.is_plain_text():
+        return output_schema.name()
+    return {"name": output_schema.name(), "schema": output_schema.json_schema()}
+
+
+def _settings(model_settings: ModelSettings) -> dict[str, Any]:
+    settings = model_settings.to_json_dict()
+    extra = settings.get("extra_args")
+    if isinstance(extra, dict) and "prompt_cache_key" in extra:  # per run, not per request
+        settings["extra_args"] = {k: v for k, v in extra.items() if k != "prompt_cache_key"}
+    return settings
+
+
 def _trailer(
+    model: str,
+    model_settings: ModelSettings,
     system_instructions: str | None,
     tools: list[Tool],
     output_schema: AgentOutputSchemaBase | None,
     handoffs: list[Handoff[Any, Any]],
 ) -> bytes:
     rest = {
+        "model": model,
+        "settings": _settings(model_settings),
         "system": system_instructions,
-        "tools": sorted(getattr(t, "name", type(t).__name__) for t in tools),
-        "handoffs": sorted(h.tool_name for h in handoffs),
-        "output": output_schema.name() if output_schema is not None else None,
+        "tools": sorted((_tool_schema(t) for t in tools), key=lambda t: str(t["name"])),
+        "handoffs": sorted(
+            (
+                {
+                    "name": h.tool_name,
+                    "description": h.tool_description,
+                    "parameters": h.input_json_schema,
+                }
+                for h in handoffs
+            ),
+            key=lambda h: str(h["name"]),
+        ),
+        "output": _output_schema(output_schema),
     }
     return b"\x00" + json.dumps(rest, sort_keys=True, default=str).encode()
 
@@ -86,9 +128,10 @@ def _items(input: str | list[TResponseInputItem]) -> list[Any]:
 class _RunningDigest:
     """A stable fingerprint of what was asked, to match a recorded answer to a new request.
 
-    sha256 over each input item's canonical JSON, then the instructions, tool and handoff names
-    and output schema. A conversation grows by appending, so each item is hashed once (an agent
-    loop of n calls costs O(n), not O(n^2)); input that is not an append starts over.
+    sha256 over each input item's canonical JSON, then the model's name and settings, the
+    instructions, the tools' and handoffs' names, descriptions and JSON schemas, and the output
+    schema. A conversation grows by appending, so each item is hashed once (an agent loop of n
+    calls costs O(n), not O(n^2)); input that is not an append starts over.
     """
 
     def __init__(self) -> None:
@@ -97,6 +140,8 @@ class _RunningDigest:
 
     def digest(
         self,
+        model: str,
+        model_settings: ModelSettings,
         system_instructions: str | None,
         input: str | list[TResponseInputItem],
         tools: list[Tool],
@@ -111,7 +156,9 @@ class _RunningDigest:
             self._running.update(_item_bytes(item))
             self._hashed.append(item)
         final = self._running.copy()
-        final.update(_trailer(system_instructions, tools, output_schema, handoffs))
+        final.update(
+            _trailer(model, model_settings, system_instructions, tools, output_schema, handoffs)
+        )
         return final.hexdigest()
 
 
@@ -128,6 +175,65 @@ class Recorder:
     #: Recorded replay: responses by request digest, in recorded order. None in a live run.
     replay: dict[str, deque[dict[str, Any]]] | None = None
 
+    def recorded(self, digest: str) -> dict[str, Any] | None:
+        """The recorded answer to this task's next request with ``digest``, consumed.
+
+        Answers are matched by task and call order first, so two tasks asking the same thing
+        (parallel branches with one prompt) each get their own; the request digest checks the
+        match. A recording whose tasks do not line up (another graph) falls back to the first
+        unused answer with that digest.
+        """
+        replay = self.replay
+        if replay is None:
+            return None
+        book = _book(replay)
+        queue = book.by_task.get((self.task_id, digest))
+        if queue:
+            entry = queue.popleft()
+            with contextlib.suppress(ValueError):
+                replay[digest].remove(entry)
+            return entry
+        if self.task_id in book.tasks:
+            return None  # this task was recorded, and never asked this
+        shared = replay.get(digest)
+        if not shared:
+            return None
+        entry = shared.popleft()
+        task_queue = book.by_task.get((entry.get("task_id"), digest))
+        if task_queue:
+            with contextlib.suppress(ValueError):
+                task_queue.remove(entry)
+        return entry
+
+
+@dataclass(slots=True)
+class _Book:
+    """A recording indexed by (task id, digest), in recorded order."""
+
+    recording: dict[str, deque[dict[str, Any]]]
+    by_task: dict[tuple[Any, str], deque[dict[str, Any]]]
+    tasks: set[Any]
+
+
+#: The last recordings' indexes, by the recording's id (each keeps its recording alive, so the
+#: id stays its own).
+_BOOKS: dict[int, _Book] = {}
+
+
+def _book(replay: dict[str, deque[dict[str, Any]]]) -> _Book:
+    kept = _BOOKS.get(id(replay))
+    if kept is not None and kept.recording is replay:
+        return kept
+    by_task: dict[tuple[Any, str], deque[dict[str, Any]]] = {}
+    for digest, queue in replay.items():
+        for entry in queue:
+            by_task.setdefault((entry.get("task_id"), digest), deque()).append(entry)
+    book = _Book(replay, by_task, {task for task, _ in by_task})
+    if len(_BOOKS) >= 4:
+        _BOOKS.pop(next(iter(_BOOKS)))
+    _BOOKS[id(replay)] = book
+    return book
+
 
 class ReplayMiss(LookupError):
     """A recorded replay met a model request the recording has no answer for."""
@@ -140,24 +246,40 @@ class ReplayMiss(LookupError):
         )
 
 
+def model_name_of(model: Any) -> str:
+    """The name a model object carries, or "" (a scripted or hand-written model)."""
+    name = getattr(model, "model", None)
+    return name if isinstance(name, str) else ""
+
+
 class RecordingModel(Model):
     """Wraps a model: reports every call as a `ModelCalled` event, or answers from a recording."""
 
     def __init__(
-        self, inner: Model | None, recorder: Recorder, name: str, agent: str | None = None
+        self,
+        inner: Model | None,
+        recorder: Recorder,
+        name: str,
+        agent: str | None = None,
+        *,
+        instance: Any = None,
     ) -> None:
         self.inner, self.recorder, self.name = inner, recorder, name
         self.agent = agent or recorder.agent
+        #: The model name a request asks for, in its digest: the name, or for a model object
+        #: the name it carries (``OpenAIChatCompletionsModel.model``), not its class.
+        self.asked = name if instance is None else model_name_of(instance)
         self._digest = _RunningDigest()
+        #: Called with each response's output items (an agent node counts its turns).
+        self.on_response: Callable[[list[Any]], None] | None = None
 
     def _answer_from_recording(self, digest: str) -> ModelResponse | None:
-        replay = self.recorder.replay
-        if replay is None:
+        if self.recorder.replay is None:
             return None
-        queue = replay.get(digest)
-        if not queue:
+        entry = self.recorder.recorded(digest)
+        if entry is None:
             raise ReplayMiss(self.recorder.node, digest)
-        return response_from_json(queue.popleft())
+        return response_from_json(entry)
 
     def _report(self, digest: str, response: ModelResponse, started: float) -> None:
         rec = self.recorder
@@ -199,7 +321,9 @@ class RecordingModel(Model):
         prompt: Any,
     ) -> ModelResponse:
         started = time.perf_counter()
-        digest = self._digest.digest(system_instructions, input, tools, output_schema, handoffs)
+        digest = self._digest.digest(
+            self.asked, model_settings, system_instructions, input, tools, output_schema, handoffs
+        )
         response = self._answer_from_recording(digest)
         if response is None:
             assert self.inner is not None
@@ -215,6 +339,8 @@ class RecordingModel(Model):
                 conversation_id=conversation_id,
                 prompt=prompt,
             )
+        if self.on_response is not None:
+            self.on_response(list(response.output))
         self._report(digest, response, started)
         return response
 
@@ -233,9 +359,13 @@ class RecordingModel(Model):
         prompt: Any = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
         started = time.perf_counter()
-        digest = self._digest.digest(system_instructions, input, tools, output_schema, handoffs)
+        digest = self._digest.digest(
+            self.asked, model_settings, system_instructions, input, tools, output_schema, handoffs
+        )
         recorded = self._answer_from_recording(digest)
         if recorded is not None:
+            if self.on_response is not None:
+                self.on_response(list(recorded.output))
             for event in stream_events_for(recorded):
                 yield event
             self._report(digest, recorded, started)
@@ -260,6 +390,8 @@ class RecordingModel(Model):
                 )
             elif isinstance(event, ResponseCompletedEvent):
                 done = event.response
+                if self.on_response is not None:
+                    self.on_response(list(done.output))
                 self._report(
                     digest,
                     ModelResponse(

@@ -28,6 +28,7 @@ from .errors import (
     OrchestratorError,
     RouteError,
     RouterFailedError,
+    RunBusyError,
     StateValidationError,
     StepLimitExceededError,
     StoreUnavailableError,
@@ -178,8 +179,8 @@ class Scheduler:
             else:
                 rs.status = RunStatus.COMPLETED
                 emit(RunFinished(rs.run_id, rs.status, rs.step))
-        except LeaseLostError:
-            # Another host owns the run now: it must not be touched, not even marked failed.
+        except (LeaseLostError, RunBusyError):
+            # Another driver owns the run: it must not be touched, not even marked failed.
             rs.status = RunStatus.FAILED
             raise
         except StoreUnavailableError as err:

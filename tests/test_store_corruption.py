@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from orchestrator import CorruptRunError, RunStatus, StoreError
+from orchestrator.records import RUN_COLUMNS
 from orchestrator.store import SQLiteStore
 from tests import pg_server
 from tests.durable_worker import approval_graph, counter_graph
@@ -60,10 +61,15 @@ async def sqlite_runs(tmp_path: Path) -> Stored:
             db.execute(statement, params)
 
     def rows() -> Any:
+        # Every row of the run but its lease (a refused resume takes and gives back the
+        # lease: bookkeeping of who drives the run, not the run's data).
         with closing(sqlite3.connect(path)) as db:
             return [
-                db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-                for table in ("runs", "checkpoints", "events", "pending", "resumes")
+                db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY 1, 2").fetchall(),
+                *(
+                    db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+                    for table in ("checkpoints", "events", "pending", "resumes")
+                ),
             ]
 
     return Stored(str(path), paused, done, execute, rows)
@@ -415,8 +421,11 @@ async def pg_runs(pg: pg_server.PgServer) -> Stored:
     def rows() -> Any:
         with psycopg.connect(url, autocommit=True) as conn:
             return [
-                conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-                for table in ("runs", "checkpoints", "events", "pending", "resumes")
+                conn.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY 1, 2").fetchall(),
+                *(
+                    conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+                    for table in ("checkpoints", "events", "pending", "resumes")
+                ),
             ]
 
     return Stored(url, paused, done, execute, rows)

@@ -163,19 +163,22 @@ class CommitAndRollbackLocked:
         return self.db.execute(statement, *params)
 
 
-async def test_a_write_whose_rollback_fails_too_leaves_nothing_and_the_retry_succeeds(
+async def test_a_write_whose_commit_and_rollback_fail_is_made_once_by_the_waiting_worker(
     tmp_path: Path,
 ) -> None:
+    """The connection whose transaction cannot end is dropped (which rolls it back), and the
+    write is made again by the worker that waits out locks, on its own connection: once."""
     path = tmp_path / "runs.db"
     store = SQLiteStore(path, timeout=0.05)
     done = await chain().run(store=store)
-    store._db = CommitAndRollbackLocked(store._db)  # type: ignore[assignment, arg-type]
-    with pytest.raises(TransientStoreError, match="locked by another connection"):
-        await store.update_run(done.run_id, error="half done")
+    stuck = CommitAndRollbackLocked(store._db)  # type: ignore[arg-type]
+    store._db = stuck  # type: ignore[assignment]
+    await store.update_run(done.run_id, error="written once")
+    assert store._db is None  # dropped: the next inline call connects again
     with closing(sqlite3.connect(path)) as reader:
-        assert reader.execute("SELECT error FROM runs").fetchall() == [(None,)]
-    await store.update_run(done.run_id, error="retried")
-    assert (await store.get_run(done.run_id)).error == "retried"
+        assert reader.execute("SELECT error FROM runs").fetchall() == [("written once",)]
+    await store.update_run(done.run_id, error="again")
+    assert (await store.get_run(done.run_id)).error == "again"
     await store.close()
 
 

