@@ -601,11 +601,14 @@ def _answers(rs: RunState, value: Any, values: Mapping[str | int, Any] | None) -
 def prepare_resume(rs: RunState, answers: Mapping[int, Any]) -> RunState:
     """A copy of a paused or failed run state, with resume values attached to its tasks."""
     rs = rs.clone()
+    held = {} if at_breakpoint(rs) else {w.task_id: w.request for w in rs.waiting}
     for task in rs.tasks:
         if task.id in answers:
             task.resume = [*(task.resume or ()), answers[task.id]]
             request = next((w.request for w in rs.waiting if w.task_id == task.id), None)
             task.asked = [*(task.asked or ()), request]
+        elif task.id in held:  # asks again; a subgraph node without redoing its child's steps
+            task.unanswered = held[task.id]
     if at_breakpoint(rs):
         rs.passed = rs.step  # go past the breakpoint it waits at, once
     rs.status = RunStatus.RUNNING

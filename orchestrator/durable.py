@@ -54,7 +54,7 @@ from .records import (
     to_json,
 )
 from .run import Edit, Outcome, RunState, Task, Waiting
-from .store import Store
+from .store import Store, StoredRun
 from .store.lease import LEASE_TTL, Lease, local_owner
 from .store.lease import let_go as _stopped_driving
 
@@ -94,6 +94,8 @@ class Persister:
         fence: Any = None,
         status: RunStatus = RunStatus.RUNNING,
         lease_ttl: float = LEASE_TTL,
+        created: float | None = None,
+        marked_running: bool = False,
     ) -> None:
         self.store, self.graph, self.fresh, self.parent = store, graph, fresh, parent
         self.first_path = first_path or []
@@ -109,6 +111,9 @@ class Persister:
         self._renewal: asyncio.TimerHandle | None = None
         self._renewing: asyncio.Task[None] | None = None
         self.status = status  # what a new run is stored as: running, or queued (submitted)
+        # A stored run's creation time when the caller read it already, and whether its row
+        # says running already (a run host's claim does both): no round trip for either.
+        self._created, self._marked_running = created, marked_running
         self._edges: list[tuple[str, str, str, str | None]] = []
         self._timing: list[tuple[int, str, float, float, int]] = []
         self._rich: list[dict[str, Any]] = []
@@ -123,6 +128,7 @@ class Persister:
         self._started: list[NodeStarted] = []  # the current step's NodeStarted events
         self._saved: set[int] = set()  # tasks of the current step with a pending write stored
         self._told: set[int] = set()  # tasks whose NodeStarted went to the rich events
+        self._kept: dict[str, Any] | None = None  # `RunState.kept` as last checkpointed
 
     def emit(self, event: Event) -> None:
         kind = type(event)
@@ -181,7 +187,7 @@ class Persister:
     ) -> Checkpoint:
         edges, self._edges = self._edges, []
         timing, self._timing = self._timing, []
-        return Checkpoint(
+        checkpoint = Checkpoint(
             rs.run_id,
             step,
             writes or [],
@@ -193,6 +199,9 @@ class Persister:
             rs.seq,
             snapshot,
         )
+        if rs.kept is not self._kept or snapshot is not None:  # changed, or a full snapshot
+            checkpoint.kept = self._kept = rs.kept
+        return checkpoint
 
     async def _try(
         self, rs: RunState, write: Callable[..., Awaitable[T]], *args: Any, **kw: Any
@@ -277,7 +286,11 @@ class Persister:
         if not self.fresh:
             await self.take(rs.run_id)
             self._renew_later()
-            self._t0 = (await self._try(rs, self.store.get_run, rs.run_id)).created
+            if self._created is None:
+                self._created = (await self._try(rs, self.store.get_run, rs.run_id)).created
+            self._t0 = self._created
+            if self._marked_running:
+                return
             await self._try(
                 rs,
                 self.store.update_run,
@@ -427,15 +440,19 @@ class Persister:
 async def load(store: Store, graph: GraphSpec, run_id: str) -> tuple[RunState, RunRecord]:
     """Rebuild a run's state after its latest checkpoint (with pending writes and resume
     values), checking it still fits the graph."""
-    record = await store.get_run(run_id)
+    return rebuild(graph, await store.read_run(run_id))
+
+
+def rebuild(graph: GraphSpec, stored: StoredRun) -> tuple[RunState, RunRecord]:
+    """`load` from what `Store.read_run` read (a run host reads first, to find the graph)."""
+    record, run_id = stored.record, stored.record.run_id
     if record.graph != graph.name:
         raise StoreError(
             f"run {run_id!r} belongs to graph {record.graph!r}, not {graph.name!r}; load it "
             "with the graph that made it"
         )
-    checkpoints = await store.checkpoints(run_id)
-    rs = run_state(graph, run_id, checkpoints)
-    rs.path = await store.path(run_id)
+    rs = run_state(graph, run_id, stored.checkpoints)
+    rs.path = list(stored.path)
     rs.status = RunStatus(record.status)
     by_id = {t.id: t for t in rs.tasks}
     for task in rs.tasks:
@@ -445,12 +462,11 @@ async def load(store: Store, graph: GraphSpec, run_id: str) -> tuple[RunState, R
                 rs.step,
                 f"the next task runs node {task.node!r}, which the graph no longer has",
             )
-    resumes = await store.resumes(run_id)
-    for task_id, entries in resumes.items():
+    for task_id, entries in stored.resumes.items():
         if task_id in by_id:
             by_id[task_id].resume = [e["answer"] for e in entries]
             by_id[task_id].asked = [e.get("asked") for e in entries]
-    for pending in await store.pending(run_id, rs.step + 1):
+    for pending in stored.pending:
         if pending.attempt and pending.task_id in by_id:  # attempt 0: withdrawn, run it again
             task = by_id[pending.task_id]
             rs.pending[pending.task_id] = pending.outcome(task, rs.state, graph.schema.loose)

@@ -144,6 +144,8 @@ class Graph(Generic[S]):
         *,
         inputs: Mapping[str, str] | Sequence[str] = (),
         outputs: Mapping[str, str] | Sequence[str] = (),
+        stateful: bool = False,
+        parent_goto: Iterable[str] = (),
         **options: Any,
     ) -> Graph[S]:
         """Run another compiled graph as one node.
@@ -152,6 +154,13 @@ class Graph(Generic[S]):
         subgraph field (a list of names means the same name on both sides). A `Send` payload
         (a dict of subgraph fields) is laid over the mapped inputs. Outputs go through the
         parent's reducers like any update.
+
+        An interrupt (or human step) inside pauses this run; resuming goes back into the
+        subgraph at the node that asked. ``stateful=True`` (LangGraph's ``checkpointer=True``
+        on a subgraph) keeps the subgraph's own state across this node's calls within a run:
+        each call starts from the state the last one ended with, the mapped inputs laid over
+        it. ``parent_goto`` names the nodes of this graph that a node inside may send it to
+        with ``Command(goto=..., graph=Command.PARENT)``.
         """
         from .subgraph import SubgraphCall
 
@@ -169,17 +178,27 @@ class Graph(Generic[S]):
                     f"subgraph node {name!r}: output {parent!r} reads {child!r}, which is not a "
                     f"field of {graph.name!r}'s state"
                 )
+        targets = (parent_goto,) if isinstance(parent_goto, str) else tuple(parent_goto)
         node = Node(
             name=name,
             kind=NodeKind.SUBGRAPH,
-            call=SubgraphCall(graph, ins, outs),
+            call=SubgraphCall(graph, ins, outs, stateful=stateful, parent_goto=targets),
             is_async=True,
             writes=frozenset(outs),
-            meta={"graph": graph, "inputs": ins, "outputs": outs},
+            meta={
+                "graph": graph,
+                "inputs": ins,
+                "outputs": outs,
+                "stateful": stateful,
+                "parent_goto": targets,
+            },
         )
         if "goto" in options:
-            raise InvalidGraphError(f"node {name!r}: goto is for code steps and handoffs")
-        return self._add(node, **options)
+            raise InvalidGraphError(
+                f"node {name!r}: goto is for code steps and handoffs; a subgraph node declares "
+                "where its inner nodes may send this graph with parent_goto=[...]"
+            )
+        return self._add(node, goto=targets, **options)
 
     def add_agent(
         self,

@@ -86,6 +86,7 @@ def run_state(graph: GraphSpec, run_id: str, checkpoints: list[Checkpoint]) -> R
         for source, target, _, _ in entry.checkpoint.edges:
             counts[(source, target)] = counts.get((source, target), 0) + 1
     last = checkpoints[-1]
+    kept = next((c.kept for c in reversed(checkpoints) if c.kept is not None), {})
     try:
         tasks = [
             t.task(graph.nodes[t.node].index if t.node in graph.nodes else 0) for t in last.tasks
@@ -104,6 +105,7 @@ def run_state(graph: GraphSpec, run_id: str, checkpoints: list[Checkpoint]) -> R
         visits=visits,
         edge_counts=counts,
         seq=last.seq,
+        kept=dict(kept),
     )
 
 

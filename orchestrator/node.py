@@ -7,10 +7,10 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from .edge import Send
-from .errors import InvalidCommandError, InvalidGraphError
+from .errors import InvalidCommandError, InvalidGraphError, RunError
 
 
 class NodeKind(StrEnum):
@@ -63,10 +63,22 @@ class Command:
 
         >>> Command(update={"n": 1}, goto="review").goto
         ('review',)
+
+    From a node inside a subgraph, ``graph=Command.PARENT`` addresses the graph that runs the
+    subgraph (LangGraph's ``Command(graph=Command.PARENT)``): the subgraph node ends there,
+    ``update`` is written to the parent's state and the parent goes to ``goto``, which the
+    subgraph node declares with ``add_subgraph(..., parent_goto=[...])``.
+
+        >>> Command(goto="escalate", graph=Command.PARENT).graph
+        '__parent__'
     """
+
+    #: ``graph=`` of a command to the graph one level up (the one running this subgraph).
+    PARENT: ClassVar[str] = "__parent__"
 
     update: Mapping[str, Any] | None
     goto: tuple[str | Send, ...]
+    graph: str | None
 
     # An explicit __init__ rather than __post_init__, so ``goto`` can take a single target
     # while the attribute the scheduler reads stays a tuple.
@@ -74,9 +86,17 @@ class Command:
         self,
         update: Mapping[str, Any] | None = None,
         goto: str | Send | Sequence[str | Send] | None = (),
+        *,
+        graph: str | None = None,
     ) -> None:
+        if graph is not None and graph != Command.PARENT:
+            raise RunError(
+                f"Command(graph={graph!r:.40}): the only graph a command can address besides "
+                "its own is Command.PARENT"
+            )
         object.__setattr__(self, "update", update)
         object.__setattr__(self, "goto", _targets(goto))
+        object.__setattr__(self, "graph", graph)
 
 
 def _targets(goto: object) -> tuple[str | Send, ...]:

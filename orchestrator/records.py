@@ -330,6 +330,9 @@ class Checkpoint:
     # that node's write (no node ran), ``{"set": [fields]}`` for a fork's replaced fields, with
     # ``"by"`` naming the call that made it (fork, resume).
     edit: dict[str, Any] | None = None
+    # What nodes keep across their visits (`RunState.kept`), when it changed at this step;
+    # a checkpoint with a snapshot always has it
+    kept: dict[str, Any] | None = None
 
 
 _CHECKPOINT: TypeAdapter[Checkpoint] = TypeAdapter(Checkpoint)
@@ -377,6 +380,8 @@ def encode_checkpoint(checkpoint: Checkpoint) -> str:
         }
     if checkpoint.edit is not None:
         data["x"] = checkpoint.edit
+    if checkpoint.kept:
+        data["m"] = checkpoint.kept
     # pydantic-core's encoder (Rust): a checkpoint is encoded at every step of every run.
     return _to_json(data).decode()
 
@@ -468,6 +473,7 @@ def _checkpoint_from_json(run_id: str, step: int, text: str) -> Checkpoint:
             "seq": data.get("s", max((t["id"] for t in tasks), default=0)),
             "snapshot": data.get("S"),
             "edit": data.get("x"),
+            "kept": data.get("m"),
         }
     )
 
@@ -494,6 +500,7 @@ class PendingWrite(BaseModel):
     goto: list[Any] | None = None
     failure: dict[str, Any] | None = None
     attempt: int = 1
+    kept: Any = None  # see `Outcome.kept`
 
     @classmethod
     def of(
@@ -518,6 +525,7 @@ class PendingWrite(BaseModel):
             goto=encode_value(list(outcome.goto)) if outcome.goto is not None else None,
             failure=dataclasses.asdict(outcome.failure) if outcome.failure else None,
             attempt=outcome.attempt,
+            kept=outcome.kept,
         )
 
     def outcome(
@@ -531,7 +539,8 @@ class PendingWrite(BaseModel):
             decoded = [u for _, _, u in decode_writes(writes, before, loose)]
         except DECODE_ERRORS as exc:
             raise _corrupt(self.run_id, self.step, "pending write", exc) from exc
-        return Outcome(task, self.attempt, decoded[-1], goto, failure, pre=decoded[:-1] or None)
+        pre = decoded[:-1] or None
+        return Outcome(task, self.attempt, decoded[-1], goto, failure, pre=pre, kept=self.kept)
 
 
 def decode_pending(run_id: str, step: int, text: str, where: str | None = None) -> PendingWrite:

@@ -55,6 +55,7 @@ class Task:
     resume: list[Any] | None = None  # values given to its interrupts so far
     asked: list[Any] | None = None  # what those interrupts asked, in the same order
     attempts: int = 0  # attempts made so far in the current step (not checkpointed)
+    unanswered: Any = None  # what it waits for, when a resume answered other tasks only
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class Outcome:
     interrupt: Any = None
     interrupted: bool = False
     pre: list[dict[str, Any]] | None = None  # ctx.update() writes, applied before ``update``
+    kept: Any = None  # what the node keeps for its next visit (`Context.kept`), JSON
 
     @property
     def done(self) -> bool:
@@ -142,6 +144,9 @@ class RunState:
     # An update to apply as its own step before anything runs (`resume(update=...)`,
     # `fork(update=..., as_node=...)`); applied and checkpointed by the scheduler.
     edit: Edit | None = None
+    # node -> what it keeps across its visits (a stateful subgraph's own state), JSON; replaced,
+    # never changed in place, so the run writer sees a change by identity
+    kept: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"<RunState {self.run_id} {self.status} at step {self.step}>"
@@ -176,6 +181,7 @@ class RunState:
             waiting=list(self.waiting),
             error=self.error,
             options=self.options,
+            kept=self.kept,
         )
 
 

@@ -29,6 +29,7 @@ from .errors import (
     RouteError,
     RouterFailedError,
     RunBusyError,
+    RunError,
     StateValidationError,
     StepLimitExceededError,
     StoreUnavailableError,
@@ -106,6 +107,8 @@ class Scheduler:
         self.caps: dict[tuple[str, str], Cap] = {(c.source, c.target): c for c in graph.caps}
         self.join_ancestors = graph.topology.join_ancestors
         self.cycle_of = graph.topology.cycle_of
+        #: Nodes that keep a value across their visits (`Context.kept`): stateful subgraphs.
+        self.keeps = frozenset(n for n, node in graph.nodes.items() if node.meta.get("stateful"))
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -372,6 +375,10 @@ class Scheduler:
         """The end of a barrier: the step is done; plan the next one."""
         if rs.pending:
             rs.pending = {}
+        if self.keeps:  # committed with the step, as its writes are
+            for o in outcomes:
+                if o.kept is not None:
+                    rs.kept = {**rs.kept, o.task.node: o.kept}
         rs.step = step
         rs.tasks = self._advance(rs, outcomes, emit)
         rs.next_names = [t.node for t in rs.tasks]  # shared with the next StepStarted
@@ -599,6 +606,8 @@ class Scheduler:
                 resume=task.resume if task.resume or rs.options is None else _recorded(rs, task, 0),
                 asked=task.asked if task.resume or rs.options is None else _recorded(rs, task, 1),
                 emit=emit,
+                kept=rs.kept.get(node.name) if rs.kept else None,
+                unanswered=task.unanswered,
             )
         at = time.time()
         if not rs.quiet:
@@ -628,8 +637,9 @@ class Scheduler:
             except OrchestratorError as err:
                 return self._failed(rs, step, task, node, attempt, err, emit)
         pre = None if ctx is None else ctx.writes or None
+        kept = None if ctx is None else ctx.kept
         if rs.quiet:
-            return Outcome(task, attempt, update, goto, pre=pre)
+            return Outcome(task, attempt, update, goto, pre=pre, kept=kept)
         shown = update if pre is None else _merged([*pre, update])
         emit(
             NodeFinished(
@@ -644,7 +654,7 @@ class Scheduler:
                 None if ctx is None else ctx.detail,
             )
         )
-        return Outcome(task, attempt, update, goto, pre=pre)
+        return Outcome(task, attempt, update, goto, pre=pre, kept=kept)
 
     def _interrupted(
         self,
@@ -725,6 +735,11 @@ class Scheduler:
     ) -> tuple[Mapping[str, Any], tuple[Any, ...] | None]:
         goto: tuple[Any, ...] | None = None
         if isinstance(out, Command):
+            if out.graph is not None:  # a subgraph's scheduler hands these up before here
+                raise RunError(
+                    f"node {node.name!r} sent a Command to its parent graph, but its graph is "
+                    "not running as a subgraph node"
+                )
             goto = tuple(out.goto) if out.goto else None
             out = out.update
         if out is None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .edge import EdgeKind, route_label
 from .errors import (
     DeadEndError,
+    InvalidGraphError,
     MissingEntryError,
     RouteTargetError,
     UnboundedCycleError,
@@ -20,6 +21,10 @@ from .spec import EdgeSpec, Topology
 
 if TYPE_CHECKING:
     from .spec import Blueprint
+
+#: The label of the edges a subgraph's inner nodes may take in its parent graph (``Command(...,
+#: graph=Command.PARENT)``, declared with ``add_subgraph(..., parent_goto=[...])``).
+PARENT_LABEL = "Command.PARENT"
 
 
 def edge_specs(graph: Blueprint) -> list[EdgeSpec]:
@@ -49,9 +54,12 @@ def edge_specs(graph: Blueprint) -> list[EdgeSpec]:
         for target, labels in by_target.items():
             put(route.source, target, EdgeKind.CONDITIONAL, " | ".join(labels))
     for node in graph.nodes.values():
+        # A subgraph node's goto is where its inner nodes may send this graph (parent_goto).
+        parent = node.meta.get("parent_goto") or ()
         for target in node.goto:
             labels = node.meta.get("handoff_labels", {})
-            put(node.name, target, EdgeKind.HANDOFF, labels.get(target))
+            label = PARENT_LABEL if target in parent else labels.get(target)
+            put(node.name, target, EdgeKind.HANDOFF, label)
         if node.on_error:
             put(node.name, node.on_error, EdgeKind.ERROR, "on error")
         if node.on_cap:
@@ -86,6 +94,12 @@ def check(graph: Blueprint) -> Topology:
         for how, exit_ in (("on_error", node.on_error), ("on_cap", node.on_cap)):
             if exit_ is not None and exit_ not in known:
                 raise UnknownNodeError(node.name, exit_, how=how)
+        for target in node.meta.get("parent_goto") or ():
+            if target not in known:
+                raise InvalidGraphError(
+                    f"subgraph node {node.name!r}: parent_goto target {target!r} is not a node "
+                    f"of graph {graph.name!r}; its nodes are {', '.join(sorted(names))} (or END)"
+                )
         for target in node.goto:
             if target not in known:
                 raise UnknownNodeError(node.name, target, how="goto/handoff")

@@ -119,8 +119,8 @@ async def test_two_processes_resuming_one_run_at_once_one_drives_the_other_is_re
     assert ran == {"work started": 1, "work": 1}  # no node ran twice
     s = opened(store)
     record = await s.get_run("job-1")
-    assert record.status == "completed" and record.owner is None  # released at the stop
-    assert await s.holder("job-1") == (None, None)
+    assert record.status == "completed" and "pid" in (record.owner or "")  # its last driver
+    assert await s.holder("job-1") == (None, None)  # released at the stop
     assert await s.path("job-1") == ["plan", "approve", "work"]
     await s.close()
 
@@ -155,7 +155,7 @@ async def test_a_killed_drivers_run_is_taken_over_and_each_node_runs_once(
     assert done.status is RunStatus.COMPLETED
     ran = [node for node, pid in writer_worker.effects(files["EFFECTS"]) if node == "work"]
     assert ran == ["work"]  # the killed driver never finished it; the new one did, once
-    assert (await s.get_run("job-2")).owner is None
+    assert await s.holder("job-2") == (None, None)
     await s.close()
 
 
@@ -248,7 +248,7 @@ async def test_a_host_then_a_person_then_no_second_claim(
         await eventually(
             lambda: _status(store, run_id, "waiting"), "the host to drive the run to waiting"
         )
-        assert (await store.get_run(run_id)).owner is None  # the host let go at the stop
+        assert await store.holder(run_id) == (None, None)  # the host let go at the stop
         person = PostgresStore(url)
         resumed = asyncio.create_task(writer_worker.graph().resume(run_id, "yes", store=person))
         await eventually(lambda: inside_work(files, os.getpid()), "the person's resume in `work`")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from orchestrator import CorruptRunError, RunStatus, StoreError
-from orchestrator.records import RUN_COLUMNS
+from orchestrator.records import RUN_FIELDS
 from orchestrator.store import SQLiteStore
 from tests import pg_server
 from tests.durable_worker import approval_graph, counter_graph
@@ -65,7 +65,7 @@ async def sqlite_runs(tmp_path: Path) -> Stored:
         # lease: bookkeeping of who drives the run, not the run's data).
         with closing(sqlite3.connect(path)) as db:
             return [
-                db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY 1, 2").fetchall(),
+                db.execute(f"SELECT {DATA_COLUMNS} FROM runs ORDER BY 1, 2").fetchall(),
                 *(
                     db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
                     for table in ("checkpoints", "events", "pending", "resumes")
@@ -73,6 +73,11 @@ async def sqlite_runs(tmp_path: Path) -> Stored:
             ]
 
     return Stored(str(path), paused, done, execute, rows)
+
+
+#: The run row but its lease: a refused resume takes and gives back the lease (owner, epoch,
+#: expiry), bookkeeping of who drives the run, not the run's data.
+DATA_COLUMNS = ", ".join(f for f in RUN_FIELDS if f != "owner")
 
 
 # --- how each row is damaged -----------------------------------------------------------------
@@ -421,7 +426,7 @@ async def pg_runs(pg: pg_server.PgServer) -> Stored:
     def rows() -> Any:
         with psycopg.connect(url, autocommit=True) as conn:
             return [
-                conn.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY 1, 2").fetchall(),
+                conn.execute(f"SELECT {DATA_COLUMNS} FROM runs ORDER BY 1, 2").fetchall(),
                 *(
                     conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
                     for table in ("checkpoints", "events", "pending", "resumes")

@@ -61,9 +61,17 @@ _EDGE_LOOK: dict[str, dict[str, str]] = {
     "error": {"style": "dashed", "color": "#dc2626", "fontcolor": "#b91c1c"},
     "cap-exit": {"style": "dotted", "color": "#c2410c", "fontcolor": "#c2410c"},
     "tool-link": {"style": "dotted", "dir": "none", "color": "#7c3aed"},
+    "parent-command": {
+        "style": "dashed",
+        "color": "#7c3aed",
+        "fontcolor": "#6d28d9",
+        "arrowhead": "veevee",
+    },
 }
 # Applied after the kind's look, in this order: a later class wins.
 _STATE_LOOK: dict[str, dict[str, str]] = {
+    "breakpoint-before": {"color": "#be123c", "penwidth": "2.2"},
+    "breakpoint-after": {"color": "#be123c", "penwidth": "2.2"},
     "fanout": {"penwidth": "2", "arrowhead": "normalnormal"},
     "dimmed": {"color": "#cbd5e1", "fontcolor": "#94a3b8", "fillcolor": "#f8fafc"},
     "visited": {"color": "#1d4ed8", "penwidth": "2.2"},

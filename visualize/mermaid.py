@@ -26,6 +26,7 @@ _ARROWS = {
     "error": "-.->",
     "cap-exit": "-.->",
     "tool-link": "-.-",
+    "parent-command": "-.->",
 }
 _CLASS_DEFS = {
     "code": "fill:#ffffff,stroke:#475569",
@@ -36,6 +37,8 @@ _CLASS_DEFS = {
     "tool-agent": "fill:#f5f3ff,stroke:#7c3aed,stroke-dasharray:4 3",
     "startNode": "fill:#334155,stroke:#334155,color:#ffffff",
     "endNode": "fill:#334155,stroke:#334155,color:#ffffff",
+    "breakpoint-before": "stroke:#be123c,stroke-width:2px,stroke-dasharray:6 2",
+    "breakpoint-after": "stroke:#be123c,stroke-width:2px,stroke-dasharray:2 2",
     "dimmed": "fill:#f8fafc,stroke:#cbd5e1,color:#94a3b8",
     "visited": "stroke:#1d4ed8,stroke-width:2px",
     "recovered": "stroke:#ea580c,stroke-width:3px",
@@ -47,6 +50,7 @@ _LINK_STYLES = {
     "error": "stroke:#dc2626",
     "cap-exit": "stroke:#c2410c",
     "handoff": "stroke:#7c3aed",
+    "parent-command": "stroke:#7c3aed",
     "fanout": "stroke-width:3px",
     "dimmed": "stroke:#cbd5e1,color:#94a3b8",
     "taken": "stroke:#1d4ed8,stroke-width:2.5px",

@@ -6,8 +6,10 @@ cluster entered through the subgraph node itself, and an agent used as a tool is
 ``"<node>::<tool name>"``, attached to its node.
 
 Classes say what an element is (nodes: start, end, code, agent, join, subgraph, human,
-tool-agent; edges: normal, conditional, handoff, error, cap-exit, tool-link; fanout, capped,
-inner) and, with a run, what happened to it: every node is "visited" or "dimmed" and every edge
+tool-agent; edges: normal, conditional, handoff, error, cap-exit, tool-link, parent-command (a
+subgraph's ``Command(graph=Command.PARENT)`` target, drawn like a handoff); fanout, capped,
+inner, breakpoint-before / breakpoint-after on a node the graph pauses at) and, with a run,
+what happened to it: every node is "visited" or "dimmed" and every edge
 "taken" or "dimmed" (inside a subgraph, where only the child's path is known, edges may be
 neither), plus "failed", "recovered" (an on_error edge took over), "waiting", "fanned-out".
 """
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.edge import Route, route_values
+from orchestrator.edge import EdgeKind, Route, route_values
 from orchestrator.ids import END, START
 from orchestrator.node import Node, NodeKind
 
@@ -106,11 +108,22 @@ class _Builder:
         cluster: str | None,
         entry: str | None,
         visits: dict[str, int] | None = None,
+        waiting: dict[str, list[Any]] | None = None,
     ) -> None:
         """Add one graph's nodes and edges. A subgraph's are prefixed, in ``cluster``, entered
-        through ``entry``; ``visits`` are its child run's (None: unknown, e.g. no run)."""
+        through ``entry``; ``visits`` are its child run's (None: unknown, e.g. no run), and
+        ``waiting`` what its nodes that paused the run asked."""
         top = entry is None
         fanout = _fanout_edges(graph.routes)
+        pauses: tuple[frozenset[str], frozenset[str]] = getattr(
+            graph, "breakpoints", (frozenset(), frozenset())
+        )
+        before, after = pauses
+        parent_edges = {
+            (node.name, target)
+            for node in graph.nodes.values()
+            for target in node.meta.get("parent_goto") or ()
+        }
         end_id = END if top else f"{prefix}{END}"
         if top:
             self.terminal(START, "start", None, self.count(START))
@@ -124,12 +137,23 @@ class _Builder:
                 count = self.count(node.name)
             else:
                 count = -1 if visits is None else visits.get(node.name, 0)
-            self.node(node, prefix + node.name, cluster, None if self.view is None else count, top)
+            marks = [w for w, names in (("before", before), ("after", after)) if _on(node, names)]
+            self.node(
+                node,
+                prefix + node.name,
+                cluster,
+                None if self.view is None else count,
+                top,
+                marks,
+                None if waiting is None else waiting.get(node.name),
+            )
         for spec in graph.edges:
             source = entry if (spec.source == START and not top) else prefix + spec.source
             target = end_id if spec.target == END else prefix + spec.target
             assert source is not None
             kind = str(spec.kind).replace("_", "-")
+            if spec.kind is EdgeKind.HANDOFF and (spec.source, spec.target) in parent_edges:
+                kind = "parent-command"
             classes = [kind]
             if (spec.source, spec.target) in fanout:
                 classes.append("fanout")
@@ -175,8 +199,17 @@ class _Builder:
         self.scene.nodes.append(node)
 
     def node(
-        self, node: Node, node_id: str, cluster: str | None, count: int | None, top: bool
+        self,
+        node: Node,
+        node_id: str,
+        cluster: str | None,
+        count: int | None,
+        top: bool,
+        breakpoints: list[str] | None = None,
+        asked: list[Any] | None = None,
     ) -> None:
+        """Add a node; ``breakpoints`` are "before"/"after" when its graph pauses there, and
+        ``asked`` what it asked (inside a subgraph, from the request its parent waits for)."""
         kind = str(node.kind)
         scene_node = SceneNode(
             id=node_id,
@@ -191,6 +224,9 @@ class _Builder:
             scene_node.classes.append("inner")
         if node.max_visits is not None:
             scene_node.classes.append("capped")
+        if breakpoints:
+            scene_node.classes.extend(f"breakpoint-{where}" for where in breakpoints)
+            scene_node.details.append(f"breakpoint {' + '.join(breakpoints)}")
         stats: NodeStats | None = None
         if count is not None and top and self.view is not None:
             stats = self.view.stats(node.name)
@@ -199,6 +235,10 @@ class _Builder:
             _mark(scene_node, count)
             if count > 1:
                 scene_node.stats.append(f"×{count}")
+        if asked:
+            scene_node.classes.append("waiting")
+            scene_node.alert = "waiting for input: " + "; ".join(_request_text(r) for r in asked)
+            scene_node.tooltip = one_line(scene_node.alert, 1000)
         self.scene.nodes.append(scene_node)
         child = node.meta.get("graph") if node.kind is NodeKind.SUBGRAPH else None
         if child is not None and hasattr(child, "nodes") and hasattr(child, "edges"):
@@ -218,7 +258,15 @@ class _Builder:
                 inner = {}  # never ran: all of it is untaken
             elif stats is not None:
                 inner = stats.inner
-            self.graph(child, prefix=f"{node_id}/", cluster=cid, entry=node_id, visits=inner)
+            requests = stats.waiting if stats is not None else asked
+            self.graph(
+                child,
+                prefix=f"{node_id}/",
+                cluster=cid,
+                entry=node_id,
+                visits=inner,
+                waiting=_inner_asks(requests) if requests else None,
+            )
         for tool_name, agent in _agent_tools(node.meta.get("agent_tools")):
             self.tool_agent(node_id, tool_name, agent, cluster, stats, count)
 
@@ -353,6 +401,8 @@ def _details(node: Node) -> list[str]:
     elif node.kind is NodeKind.SUBGRAPH:
         child = meta.get("graph")
         lines.append(f"subgraph {getattr(child, 'name', '')}".strip())
+        if meta.get("stateful"):
+            lines.append("stateful")
     if node.max_visits is not None:
         lines.append(f"≤ {node.max_visits} visits")
     if node.retry is not None and node.retry.max_attempts > 1:
@@ -393,7 +443,30 @@ def _taken_label(stats: EdgeStats) -> str:
     return f"×{stats.count}"
 
 
+def _on(node: Node, names: frozenset[str]) -> bool:
+    return node.name in names or "*" in names
+
+
+def _inner_asks(requests: list[Any]) -> dict[str, list[Any]]:
+    """What the nodes inside a subgraph asked, by node name, from the requests its node
+    paused the run with (see `orchestrator.subgraph`)."""
+    found: dict[str, list[Any]] = {}
+    for request in requests:
+        if isinstance(request, dict) and request.get("kind") == "subgraph":
+            for ask in request.get("asks") or ():
+                if isinstance(ask, dict) and isinstance(ask.get("node"), str):
+                    found.setdefault(ask["node"], []).append(ask.get("request"))
+    return found
+
+
 def _request_text(request: Any) -> str:
+    if isinstance(request, dict) and request.get("kind") == "subgraph":
+        asks = [a for a in request.get("asks") or () if isinstance(a, dict)]
+        if asks:  # which node inside asked what
+            return one_line(
+                "; ".join(f"{a.get('node')}: {_request_text(a.get('request'))}" for a in asks),
+                120,
+            )
     if isinstance(request, dict) and "prompt" in request:
         request = request["prompt"] or request.get("node", "")
     return one_line(request, 120)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..compiled import prepare_resume
 from ..config import DEFAULT_MAX_STEPS
-from ..durable import Persister, load, resumable
+from ..durable import Persister, rebuild, resumable
 from ..errors import (
     CheckpointMismatchError,
     LeaseLostError,
@@ -151,7 +151,9 @@ class RunHost:
                 continue
             want = min(free, 200)
             try:
-                leases = await self._control.claim(self.owner, self.ttl, limit=want)
+                leases = await self._control.claim(
+                    self.owner, self.ttl, limit=want, mark_running=True
+                )
             except StoreError as exc:  # the server is away: try again after a pause
                 self._note(f"claiming runs failed: {exc}")
                 leases = []
@@ -166,16 +168,19 @@ class RunHost:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
-            for run_id, (lease, task) in list(self._runs.items()):
+            held = {lease.run_id: (lease, task) for lease, task in self._runs.values()}
+            leases = [lease for lease, task in held.values() if not task.done()]
+            try:  # one statement for the whole round
+                lost = await self._control.heartbeat_many(leases)
+            except StoreError as exc:  # writes stay fenced; the next round tries again
+                self._note(f"renewing {len(leases)} leases failed: {exc}")
+                continue
+            for lease in lost:
+                _, task = held[lease.run_id]
                 if task.done():
-                    continue
-                try:
-                    await self._control.heartbeat(lease)
-                except LeaseLostError as exc:
-                    self._lose(run_id, exc)
-                    task.cancel()  # another host owns the run: stop touching it now
-                except StoreError as exc:  # writes stay fenced; the next round tries again
-                    self._note(f"heartbeat of run {run_id} failed: {exc}")
+                    continue  # it stopped (and let go) meanwhile
+                self._lose(lease.run_id, LeaseLostError(lease.run_id, lease.owner, lease.epoch))
+                task.cancel()  # another host owns the run: stop touching it now
 
     # --- one run ------------------------------------------------------------------------------
 
@@ -183,8 +188,10 @@ class RunHost:
         run_id = lease.run_id
         try:
             try:
-                graph = self._graph(await store.get_run(run_id))
-                loaded, record = await load(store, graph, run_id)
+                # One read for everything: the record names the graph, then the run is rebuilt.
+                stored = await store.read_run(run_id)
+                graph = self._graph(stored.record)
+                loaded, record = rebuild(graph, stored)
                 rs = prepare_resume(resumable(loaded, record), {})
             except (RunNotFoundError, ResumeError):  # deleted, or finished meanwhile
                 return
@@ -204,7 +211,14 @@ class RunHost:
                 deps=self.deps,
                 max_steps=self.max_steps,
                 raise_on_error=False,
-                hooks=Persister(store, graph, fresh=False, fence=lease),
+                hooks=Persister(
+                    store,
+                    graph,
+                    fresh=False,
+                    fence=lease,
+                    created=record.created,
+                    marked_running=True,  # by the claim
+                ),
             )
             self._counts[str(result.status)] += 1
         except LeaseLostError as exc:

@@ -8,14 +8,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from .base import Store
+from .base import Store, StoredRun
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_STORE = "orchestrator.db"
 
-__all__ = ["DEFAULT_STORE", "MemoryStore", "SQLiteStore", "Store", "open_store", "using_store"]
+__all__ = [
+    "DEFAULT_STORE",
+    "MemoryStore",
+    "SQLiteStore",
+    "Store",
+    "StoredRun",
+    "open_store",
+    "using_store",
+]
 
 
 @asynccontextmanager

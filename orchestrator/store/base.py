@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ..records import Checkpoint, PendingWrite, RunRecord
@@ -13,6 +14,17 @@ from .lease import Lease
 
 _ALL = 2**31 - 1  # list_runs limit meaning every run
 _LIVE = frozenset({"running", "queued"})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRun:
+    """Everything needed to go on with a stored run, read together (`Store.read_run`)."""
+
+    record: RunRecord
+    checkpoints: list[Checkpoint]  # from the latest snapshot on
+    path: list[str]  # every node run so far
+    resumes: dict[int, list[Any]]  # resume values by task id
+    pending: list[PendingWrite]  # kept writes of the step after the last checkpoint
 
 
 class Store(ABC):
@@ -45,6 +57,16 @@ class Store(ABC):
 
     async def release(self, lease: Lease) -> None:  # noqa: B027 - optional, see acquire
         """Give the run up; its writes fenced by ``lease`` are refused from now on."""
+
+    async def read_run(self, run_id: str) -> StoredRun:
+        """The run's record, checkpoints from its latest snapshot, path, resume values and the
+        pending writes of its unfinished step. PostgreSQL reads them in one round trip."""
+        record = await self.get_run(run_id)
+        checkpoints = await self.checkpoints(run_id)
+        path = await self.path(run_id)
+        resumes = await self.resumes(run_id)
+        pending = await self.pending(run_id, checkpoints[-1].step + 1)
+        return StoredRun(record, checkpoints, path, resumes, pending)
 
     async def holder(self, run_id: str) -> tuple[str | None, float | None]:
         """Who holds the run's lease and for how many more seconds (None, None: nobody)."""

@@ -67,7 +67,7 @@ class MemoryStore(Store):
     async def release(self, lease: Lease) -> None:
         held, epoch, _ = self._leases.get(lease.run_id, (None, 0, None))
         if (held, epoch) == (lease.owner, lease.epoch):
-            self._leases[lease.run_id] = (None, epoch, None)
+            self._leases[lease.run_id] = (held, epoch, None)  # the owner stays: last driver
 
     async def holder(self, run_id: str) -> tuple[str | None, float | None]:
         await self.get_run(run_id)
@@ -80,8 +80,8 @@ class MemoryStore(Store):
         """Refuse a write whose lease is no longer the run's current one."""
         if fence is None or not isinstance(fence, Lease) or fence.epoch == 0:
             return
-        held, epoch, _ = self._leases.get(run_id, (None, 0, None))
-        if (held, epoch) != (fence.owner, fence.epoch):
+        held, epoch, expires = self._leases.get(run_id, (None, 0, None))
+        if (held, epoch) != (fence.owner, fence.epoch) or expires is None:
             raise LeaseLostError(run_id, fence.owner, fence.epoch)
 
     def _append(self, checkpoint: Checkpoint) -> int:
@@ -121,7 +121,6 @@ class MemoryStore(Store):
             setattr(self._runs[run.run_id], key, value)
         if release and isinstance(fence, Lease):
             await self.release(fence)
-            self._runs[run_id].owner = None
 
     async def add_resume(self, run_id: str, task_id: int, value: Any) -> None:
         self._resumes.setdefault(run_id, {}).setdefault(task_id, []).append(to_json(value))

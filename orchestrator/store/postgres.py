@@ -57,7 +57,7 @@ from ..records import (
     run_from_row,
     run_values,
 )
-from .base import Store
+from .base import Store, StoredRun
 from .lease import Lease, owner_gone
 
 __all__ = ["Lease", "PostgresStore"]
@@ -133,7 +133,7 @@ _UPDATABLE = frozenset(RunRecord.model_fields) - {"run_id"}
 # or (fenced) its row no longer carries the writer's owner and epoch, it writes nothing. The
 # fenced form takes FOR SHARE, which conflicts with a takeover's UPDATE: a write lands either
 # before another host's acquire or not at all.
-_FENCE = " AND owner = %(owner)s AND epoch = %(epoch)s"
+_FENCE = " AND owner = %(owner)s AND epoch = %(epoch)s AND lease_expires IS NOT NULL"
 _RUN = "SELECT key FROM runs WHERE run_id = %(run_id)s"
 _FENCED_RUN = f"{_RUN}{_FENCE} FOR SHARE"
 
@@ -169,6 +169,29 @@ CROSS JOIN LATERAL (SELECT max(seq) AS seq FROM events WHERE events.run = run.ke
 CROSS JOIN unnest(%(events)s::text[]) WITH ORDINALITY AS e(data, ord)
 """
 
+# Everything `read_run` needs in one round trip: the run row (as JSON), the checkpoints from the
+# latest snapshot, every step's `ran`, the resume values and the pending writes of the step
+# after the last checkpoint, one kind of row each (sorted apart in Python).
+_READ_RUN = f"""
+WITH r AS (SELECT key, {RUN_COLUMNS} FROM runs WHERE run_id = %(run_id)s),
+marks AS (
+    SELECT coalesce(max(c.step) FILTER (WHERE c.snapshot), 0) AS snap,
+           coalesce(max(c.step), 0) AS last
+    FROM r LEFT JOIN checkpoints AS c ON c.run = r.key
+)
+SELECT 'r', 0, 0, row_to_json(r)::text FROM r
+UNION ALL
+SELECT 'c', c.step, 0, c.data FROM r, marks, checkpoints AS c
+WHERE c.run = r.key AND c.step >= marks.snap
+UNION ALL
+SELECT 'p', c.step, 0, c.ran FROM r, checkpoints AS c WHERE c.run = r.key
+UNION ALL
+SELECT 's', s.task_id, s.seq, s.value FROM r, resumes AS s WHERE s.run = r.key
+UNION ALL
+SELECT 'w', p.task_id, 0, p.data FROM r, marks, pending AS p
+WHERE p.run = r.key AND p.step = marks.last + 1
+"""
+
 _ADD_RESUME = f"""
 WITH run AS ({_RUN})
 INSERT INTO resumes (run, task_id, seq, value)
@@ -201,7 +224,7 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 ), taken AS (
     UPDATE runs
-    SET owner = %(owner)s, epoch = runs.epoch + 1, lease_expires = now() + %(ttl)s
+    SET owner = %(owner)s, epoch = runs.epoch + 1, lease_expires = now() + %(ttl)s{running}
     FROM picked WHERE runs.key = picked.key
     RETURNING runs.run_id, runs.epoch, runs.created
 )
@@ -528,7 +551,7 @@ class PostgresStore(Store):
             fields["waiting"] = json.dumps(fields["waiting"])
         assignments = [f"{name} = %({name})s" for name in sorted(fields)]
         if release and lease is not None:
-            assignments += ["owner = NULL", "lease_expires = NULL"]
+            assignments.append("lease_expires = NULL")  # the owner stays: its last driver
         if "steps" not in fields:  # keep the count of steps current, as SQLite does
             assignments.append(
                 "steps = (SELECT coalesce(max(step), 0) FROM checkpoints WHERE run = runs.key)"
@@ -607,13 +630,34 @@ class PostgresStore(Store):
             if cur.rowcount == 0:
                 raise LeaseLostError(lease.run_id, lease.owner, lease.epoch)
 
+    async def heartbeat_many(self, leases: Sequence[Lease]) -> list[Lease]:
+        """Extend many leases in one statement (a run host's round); the ones another host
+        took meanwhile are returned (each would raise `LeaseLostError` in `heartbeat`)."""
+        if not leases:
+            return []
+        async with self._session(f"renewing {len(leases)} leases") as conn:
+            cur = await conn.execute(
+                "UPDATE runs SET lease_expires = now() + make_interval(secs => t.ttl) "
+                "FROM unnest(%(run_ids)s::text[], %(owners)s::text[], %(epochs)s::bigint[], "
+                "%(ttls)s::float8[]) AS t(run_id, owner, epoch, ttl) "
+                "WHERE runs.run_id = t.run_id AND runs.owner = t.owner "
+                "AND runs.epoch = t.epoch RETURNING runs.run_id",
+                {
+                    "run_ids": [lease.run_id for lease in leases],
+                    "owners": [lease.owner for lease in leases],
+                    "epochs": [lease.epoch for lease in leases],
+                    "ttls": [float(lease.ttl) for lease in leases],
+                },
+            )
+            kept = {row[0] for row in await cur.fetchall()}
+        return [lease for lease in leases if lease.run_id not in kept]
+
     async def release(self, lease: Lease) -> None:
         """Give the run up (its writes fenced by ``lease`` are refused from now on). Releasing
         a lease already lost does nothing."""
         async with self._session(f"releasing the lease of run {lease.run_id!r}") as conn:
             await conn.execute(
-                "UPDATE runs SET owner = NULL, lease_expires = NULL "
-                "WHERE run_id = %(run_id)s" + _FENCE,
+                "UPDATE runs SET lease_expires = NULL WHERE run_id = %(run_id)s" + _FENCE,
                 {"run_id": lease.run_id, **_fence_params(lease)},
             )
 
@@ -637,13 +681,16 @@ class PostgresStore(Store):
         ttl: float,
         limit: int = 1,
         statuses: Sequence[str] = ("queued",),
+        mark_running: bool = False,
     ) -> list[Lease]:
         """Lease up to ``limit`` runs, oldest first: those with a status in ``statuses`` that
         nobody holds, and running ones whose host stopped heartbeating. Concurrent claimers
-        never get the same run."""
+        never get the same run. ``mark_running`` sets their status to running in the same
+        statement (a host about to drive them)."""
+        running = ", status = 'running', error = NULL, waiting = '[]'" if mark_running else ""
         async with self._session("claiming runs") as conn:
             cur = await conn.execute(
-                _CLAIM,
+                _CLAIM.format(running=running),
                 {
                     "owner": owner,
                     "ttl": _interval(ttl),
@@ -686,6 +733,37 @@ class PostgresStore(Store):
     async def events(self, run_id: str) -> list[dict[str, Any]]:
         rows = await self._rows(run_id, "reading the events", _EVENTS)
         return [decode_event_row(run_id, step, data, self.where) for _, step, data in rows]
+
+    async def read_run(self, run_id: str) -> StoredRun:
+        async with self._session(f"reading run {run_id!r}") as conn:
+            cur = await conn.execute(_READ_RUN, {"run_id": run_id})
+            rows = await cur.fetchall()
+        kinds: dict[str, list[tuple[Any, ...]]] = {"r": [], "c": [], "p": [], "s": [], "w": []}
+        for kind, first, second, text in rows:
+            kinds[kind].append((first, second, text))
+        if not kinds["r"]:
+            raise RunNotFoundError(run_id, self.where)
+        try:
+            data = json.loads(kinds["r"][0][2])
+        except ValueError as exc:  # pragma: no cover - the server wrote it
+            raise StoreError(f"run {run_id!r}: the server sent a run row it cannot read") from exc
+        record = run_from_row([data.get(name) for name in RUN_FIELDS], self.where)
+        checkpoints = decode_log(
+            run_id, ((step, text) for step, _, text in sorted(kinds["c"])), self.where
+        )
+        path = [
+            node
+            for step, _, ran in sorted(kinds["p"])
+            for node in decode_ran(run_id, step, ran, self.where)
+        ]
+        resumes: dict[int, list[Any]] = {}
+        for task_id, _, value in sorted(kinds["s"]):
+            resumes.setdefault(task_id, []).append(decode_resume(run_id, value, self.where))
+        step = checkpoints[-1].step + 1
+        pending = [
+            decode_pending(run_id, step, text, self.where) for _, _, text in sorted(kinds["w"])
+        ]
+        return StoredRun(record, checkpoints, path, resumes, pending)
 
     async def _rows(
         self, run_id: str, what: str, query: str, **params: Any

@@ -88,8 +88,9 @@ _LOW = (1 << 32) - 1
 #: Columns an older file's runs table may lack, added when it is opened.
 _ADDED_COLUMNS = {"epoch": "INTEGER NOT NULL DEFAULT 0", "lease_expires": "REAL"}
 
-# A fenced write names the writer's lease: the run row must still carry its owner and epoch.
-_FENCE = " AND epoch = ? AND owner = ?"
+# A fenced write names the writer's lease: the run row must still carry its owner and epoch,
+# unreleased (a released lease keeps its owner, as the run's last driver, but no expiry).
+_FENCE = " AND epoch = ? AND owner = ? AND lease_expires IS NOT NULL"
 
 
 class SQLiteStore(Store):
@@ -396,7 +397,7 @@ class SQLiteStore(Store):
         fields.setdefault("updated", time.time())
         lease = _lease(fence)
         if release and lease is not None:
-            fields.update(owner=None, lease_expires=None)
+            fields.update(lease_expires=None)
 
         def work(db: sqlite3.Connection) -> None:
             with self._transaction(db):
@@ -470,7 +471,7 @@ class SQLiteStore(Store):
     async def release(self, lease: Lease) -> None:
         def work(db: sqlite3.Connection) -> None:
             db.execute(
-                "UPDATE runs SET owner = NULL, lease_expires = NULL WHERE key = ?" + _FENCE,
+                "UPDATE runs SET lease_expires = NULL WHERE key = ?" + _FENCE,
                 (self._key(db, lease.run_id), lease.epoch, lease.owner),
             )
 
