@@ -634,3 +634,47 @@ async def test_a_fence_that_is_not_a_lease_is_a_type_error(store: PostgresStore)
     run_id = await create(store, "bad-fence")
     with pytest.raises(TypeError, match="fence must be a Lease"):
         await store.save_step(step(run_id, 1), [], fence="host-a")
+
+
+async def test_many_runs_checkpoints_go_together_each_fenced_on_its_own_lease(
+    store: PostgresStore, shared_url: str
+) -> None:
+    """Group commit: the checkpoints of runs reaching a barrier together go to the server in
+    one statement; a run whose lease moved on is refused alone, and a step written twice
+    fails alone, the others' checkpoints land."""
+    ids = [await create(store, f"group-{i}-{time.time_ns()}") for i in range(6)]
+    leases = [await store.acquire(run_id, f"host-{i}", 30) for i, run_id in enumerate(ids)]
+    assert all(lease is not None for lease in leases)
+    thief = PostgresStore(shared_url)
+    await store.release(leases[2])  # type: ignore[arg-type]
+    assert await thief.acquire(ids[2], "thief", 30) is not None
+    singles: list[str] = []
+    one = store._save_one
+
+    async def counted(checkpoint: Checkpoint, *args: Any) -> None:
+        singles.append(checkpoint.run_id)
+        await one(checkpoint, *args)
+
+    store._save_one = counted  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(
+            store.save_step(step(r, 1), [], fence=lease)
+            for r, lease in zip(ids, leases, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[2], LeaseLostError)
+    assert all(isinstance(r, int) for i, r in enumerate(results) if i != 2)
+    assert singles == []  # one statement for all six
+    for i, run_id in enumerate(ids):
+        steps = [c.step for c in await store.checkpoints(run_id, from_snapshot=False)]
+        assert steps == ([0] if i == 2 else [0, 1])
+    # Step 1 of run 0 again, beside step 2 of the others: only run 0's write fails.
+    again = [step(ids[0], 1), *(step(r, 2) for r in ids[1:2] + ids[3:])]
+    fences = [leases[0], leases[1], *leases[3:]]
+    results = await asyncio.gather(
+        *(store.save_step(c, [], fence=f) for c, f in zip(again, fences, strict=True)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], StoreError) and all(isinstance(r, int) for r in results[1:])
+    await thief.close()

@@ -153,6 +153,27 @@ WITH run AS ({run}), checkpoint AS (
 SELECT count(*) FROM run
 """
 
+# Many runs' checkpoints in one statement (group commit), each fenced on its own lease: the
+# rows returned are the ones written.
+_SAVE_STEPS = """
+WITH input AS (
+    SELECT * FROM unnest(
+        %(run_ids)s::text[], %(steps)s::int[], %(snapshots)s::bool[], %(datas)s::text[],
+        %(rans)s::text[], %(owners)s::text[], %(epochs)s::bigint[]
+    ) AS i(run_id, step, snapshot, data, ran, owner, epoch)
+), ok AS (
+    SELECT r.key, input.run_id, input.step, input.snapshot, input.data, input.ran
+    FROM input JOIN runs AS r ON r.run_id = input.run_id
+    WHERE input.owner IS NULL
+       OR (r.owner = input.owner AND r.epoch = input.epoch AND r.lease_expires IS NOT NULL)
+    FOR SHARE OF r
+), saved AS (
+    INSERT INTO checkpoints (run, step, snapshot, data, ran)
+    SELECT key, step, snapshot, data, ran FROM ok
+)
+SELECT run_id, step FROM ok
+"""
+
 _SAVE_PENDING = """
 WITH run AS ({run})
 INSERT INTO pending (run, step, task_id, data)
@@ -258,6 +279,10 @@ WHERE r.run_id = %(run_id)s ORDER BY e.seq
 """
 
 
+#: A checkpoint queued for the next group commit: its encoding, its lease, its writer's future.
+_Queued = tuple[Checkpoint, str, Lease | None, "asyncio.Future[None]"]
+
+
 class PostgresStore(Store):
     """Runs in a PostgreSQL database, shared by every process that opens the same URL.
 
@@ -292,6 +317,10 @@ class PostgresStore(Store):
         self._conn: psycopg.AsyncConnection[TupleRow] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
+        # Checkpoints waiting for the next group commit (see `save_step`), and its writer.
+        self._batch: list[_Queued] = []
+        self._batch_loop: asyncio.AbstractEventLoop | None = None
+        self._flusher: asyncio.Future[None] | None = None
 
     # --- connection --------------------------------------------------------------------------
 
@@ -464,6 +493,92 @@ class PostgresStore(Store):
     ) -> int:
         lease = _lease(fence)
         data = encode_checkpoint(checkpoint)
+        if not events:
+            # Group commit: the checkpoints of every run that reaches a barrier while the
+            # connection is busy go to the server together, in one statement.
+            loop = asyncio.get_running_loop()
+            if loop is not self._batch_loop:
+                self._batch_loop, self._batch, self._flusher = loop, [], None
+            done: asyncio.Future[None] = loop.create_future()
+            self._batch.append((checkpoint, data, lease, done))
+            if self._flusher is None:
+                self._flusher = asyncio.ensure_future(self._flush())
+            await done
+            return len(data)
+        await self._save_one(checkpoint, data, events, lease)
+        return len(data)
+
+    async def _flush(self) -> None:
+        """Write what `save_step` queued, batch after batch, until nothing is left."""
+        try:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                try:
+                    await self._save_batch(batch)
+                except BaseException as exc:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+        finally:
+            self._flusher = None
+
+    async def _save_batch(self, batch: list[_Queued]) -> None:
+        if len(batch) == 1:
+            checkpoint, data, lease, done = batch[0]
+            await self._save_one(checkpoint, data, [], lease)
+            if not done.done():
+                done.set_result(None)
+            return
+        params = {
+            "run_ids": [c.run_id for c, *_ in batch],
+            "steps": [c.step for c, *_ in batch],
+            "snapshots": [c.snapshot is not None for c, *_ in batch],
+            "datas": [data for _, data, _, _ in batch],
+            "rans": [json.dumps(c.ran) for c, *_ in batch],
+            "owners": [lease.owner if lease else None for _, _, lease, _ in batch],
+            "epochs": [lease.epoch if lease else 0 for _, _, lease, _ in batch],
+        }
+        try:
+            async with self._session(f"saving {len(batch)} steps") as conn:
+                cur = await conn.execute(_SAVE_STEPS, params)
+                saved = {(run_id, step) for run_id, step in await cur.fetchall()}
+        except TransientStoreError:
+            raise  # every writer tries again by itself
+        except StoreError:
+            # One row the server refused (a step already written) fails the statement: each
+            # checkpoint on its own, so only that writer hears of it.
+            for checkpoint, data, lease, done in batch:
+                try:
+                    await self._save_one(checkpoint, data, [], lease)
+                except Exception as exc:
+                    if not done.done():
+                        done.set_exception(exc)
+                else:
+                    if not done.done():
+                        done.set_result(None)
+            return
+        for checkpoint, _, lease, done in batch:
+            if done.done():
+                continue
+            if (checkpoint.run_id, checkpoint.step) in saved:
+                done.set_result(None)
+                continue
+            try:  # not written: the run is gone, or its lease moved on
+                async with self._session(f"checking run {checkpoint.run_id!r}") as conn:
+                    await self._refused(conn, checkpoint.run_id, lease)
+                raise StoreError(f"step {checkpoint.step} of run {checkpoint.run_id!r} was lost")
+            except Exception as exc:
+                done.set_exception(exc)
+
+    async def _save_one(
+        self,
+        checkpoint: Checkpoint,
+        data: str,
+        events: list[dict[str, Any]],
+        lease: Lease | None,
+    ) -> None:
         run_id = checkpoint.run_id
         async with self._session(f"saving step {checkpoint.step} of run {run_id!r}") as conn:
             cur = await conn.execute(
@@ -481,7 +596,6 @@ class PostgresStore(Store):
             row = await cur.fetchone()
             if not (row and row[0]):
                 await self._refused(conn, run_id, lease)
-        return len(data)
 
     async def _delete_runs(self, run_ids: list[str]) -> None:
         async with (
