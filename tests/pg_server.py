@@ -68,6 +68,13 @@ class PgServer:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
+    def halt(self) -> None:
+        """Stop the server but keep its data (`start_again` brings it back, as a restart)."""
+        _run(self, "pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+
+    def start_again(self) -> None:
+        _start(self)
+
     def stop(self) -> None:
         try:
             _run(self, "pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
@@ -97,23 +104,27 @@ def start() -> PgServer:
             "UTF8",
             "--no-sync",  # a test server does not need to survive a power cut
         )
-        options = f"-c listen_addresses={HOST} -p {server.port} -k {root} -c fsync=off"
-        _run(
-            server,
-            "pg_ctl",
-            "-D",
-            str(server.datadir),
-            "-l",
-            str(root / "server.log"),
-            "-w",
-            "-o",
-            options,
-            "start",
-        )
+        _start(server)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
     return server
+
+
+def _start(server: PgServer) -> None:
+    options = f"-c listen_addresses={HOST} -p {server.port} -k {server.root} -c fsync=off"
+    _run(
+        server,
+        "pg_ctl",
+        "-D",
+        str(server.datadir),
+        "-l",
+        str(server.root / "server.log"),
+        "-w",
+        "-o",
+        options,
+        "start",
+    )
 
 
 def free_port() -> int:

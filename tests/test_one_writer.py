@@ -370,3 +370,59 @@ def test_opening_reads_no_rows(tmp_path: Path) -> None:
     touched = [q for q in traced if "checkpoints" in q and "CREATE" not in q]
     assert touched == []
     assert not any("FROM runs" in q for q in traced)
+
+
+# --- a PostgreSQL restart mid-run ------------------------------------------------------------
+
+
+@pytest.mark.postgres
+async def test_a_postgres_restart_mid_run_loses_nothing_and_resume_completes(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """The server goes down while a node runs: the run stops `interrupted` (resumable, not
+    failed, with the store named); once the server is back, resume completes it from its
+    last checkpoint, and the steps that were checkpointed do not run again."""
+    from orchestrator import durable
+    from orchestrator.errors import StoreUnavailableError
+    from orchestrator.store.postgres import PostgresStore
+    from tests import pg_server
+
+    request.getfixturevalue("pg")  # skips when PostgreSQL is not installed
+    server = pg_server.start()  # its own server: this test stops it
+    monkeypatch.setattr(durable, "STORE_RETRY_DELAYS", (0.05, 0.1))
+    try:
+        store = PostgresStore(server.create_database("restarted"))
+        calls: Counter[str] = Counter()
+
+        class Trail(BaseModel):
+            trail: list[str] = []
+
+        def node(name: str) -> Any:
+            def run(state: Trail) -> dict[str, Any]:
+                calls[name] += 1
+                if name == "b" and calls[name] == 1:
+                    server.halt()  # the server goes away while b runs
+                return {"trail": [*state.trail, name]}
+
+            return run
+
+        g = Graph(Trail, name="restart")
+        for name in "abc":
+            g.add_node(name, node(name))
+        graph = g.add_edge(START, "a").add_edge("a", "b").add_edge("b", "c").add_edge("c", END)
+        compiled = graph.compile()
+        stopped = await compiled.run(store=store, raise_on_error=False)
+        assert stopped.status is RunStatus.INTERRUPTED
+        assert isinstance(stopped.error, StoreUnavailableError)
+        assert "postgresql://" in str(stopped.error)
+        server.start_again()
+        assert (await store.get_run(stopped.run_id)).status == "running"  # never marked failed
+        done = await compiled.resume(stopped.run_id, store=store)
+        assert done.status is RunStatus.COMPLETED
+        assert done.state.trail == ["a", "b", "c"] and done.path == ["a", "b", "c"]
+        # a's step was kept; b's write was lost with the server, so b ran again (at least once)
+        assert calls == {"a": 1, "b": 2, "c": 1}
+        assert (await compiled.load(stopped.run_id, store=store)).state == done.state
+        await store.close()
+    finally:
+        server.stop()
