@@ -565,3 +565,45 @@ def test_the_ui_command_on_a_port_in_use_is_bad_input(
     err = capsys.readouterr().err
     assert done.value.code == 2
     assert f"cannot serve on 127.0.0.1:{port}" in err and "another --port" in err
+
+
+# --- the same pages over PostgreSQL ------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_the_pages_and_actions_work_over_a_postgres_store(request: pytest.FixtureRequest) -> None:
+    """List, open, fork with a route-changing edit, and answer a waiting run, on a store
+    shared with other processes (PostgreSQL) instead of a SQLite file."""
+    from orchestrator.store.postgres import PostgresStore
+
+    server = request.getfixturevalue("pg")
+    url = server.create_database("ui_postgres")
+    parent = trip_graph().run_sync({"mode": "a", "note": HOSTILE}, store=url)
+    waiting = signoff_graph().run_sync({"task": "ship"}, store=url)
+    app = create_app(
+        PostgresStore(url), graphs=[trip_graph(), signoff_graph()], token=TOKEN, close_store=True
+    )
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        listing = client.get("/").text
+        assert parent.run_id in listing and waiting.run_id in listing
+        page = client.get(f"/runs/{parent.run_id}").text
+        assert status_of(page) == "completed" and HOSTILE not in page
+        response = client.post(
+            f"/runs/{parent.run_id}/fork",
+            data={"token": TOKEN, "step": "1", "set.mode": '"b"'},
+            follow_redirects=False,
+        )
+        forked = wait_for(client, redirected_run(response), "completed")
+        assert 'id="run-path">plan → right<' in forked
+        task_id = re.search(
+            r'name="task_id" value="(\d+)"', client.get(f"/runs/{waiting.run_id}").text
+        )
+        assert task_id is not None
+        response = client.post(
+            f"/runs/{waiting.run_id}/resume",
+            data={"token": TOKEN, "task_id": task_id.group(1), "action": "approve"},
+            follow_redirects=False,
+        )
+        assert redirected_run(response) == waiting.run_id
+        answered = wait_for(client, waiting.run_id, "completed")
+        assert "done: 1. ship" in answered
