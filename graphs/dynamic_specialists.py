@@ -1,8 +1,9 @@
 """Dynamic specialists: an analyzer lists the specialties a request needs (structured output),
-a router sends one task per specialty to a single specialist node, and that node's agent
-writes its instructions from the task's payload (``instructions`` as a callable; the SDK's
-``wrapper.context`` is the orchestrator ``Context``, so ``wrapper.context.payload`` is the
-specialty). A join merges the answers. Use it when the set of experts is only known at run time.
+a router sends one task per specialty to the specialist node, and that node creates a new
+specialist agent for its task at run time, from the analyzer's output (``add_agent`` given a
+function that makes the agent: name, instructions and settings from the specialty in
+``ctx.payload``). A join merges the answers. Use it when the set of experts is only known at
+run time.
 
 State: ``request`` (the question), ``analysis`` (the specialties needed), ``answers`` (one per
 specialty, in the analyzer's order), ``report`` (the merged answer).
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from agents import Agent, RunContextWrapper
+from agents import Agent, ModelSettings
 from pydantic import BaseModel, Field
 
 from orchestrator import END, START, CompiledGraph, Context, Graph, Send, append
@@ -38,16 +39,19 @@ analyzer = Agent(
 )
 
 
-def specialist_instructions(wrapper: RunContextWrapper[Context[Any]], agent: Agent[Any]) -> str:
-    """The specialist becomes whatever its task's payload says."""
-    domain = wrapper.context.payload or "general questions"
-    return (
-        f"You are an expert in {domain}. Answer only the part of the request about {domain}, "
-        "concretely and briefly; other experts cover the rest."
+def make_specialist(state: Consultation, ctx: Context[Any]) -> Agent[Any]:
+    """A new specialist agent for the specialty this task was sent (``ctx.payload``)."""
+    domain = str(ctx.payload or "general questions")
+    others = [s for s in specialties(state) if s != domain]
+    covered = f" ({', '.join(others)} are covered by other experts)" if others else ""
+    return Agent(
+        name=f"{domain.title()} Specialist",
+        instructions=(
+            f"You are an expert in {domain}. Answer only the part of the request about "
+            f"{domain}, concretely and briefly{covered}."
+        ),
+        model_settings=ModelSettings(temperature=0.2),
     )
-
-
-specialist = Agent(name="Specialist", instructions=specialist_instructions)
 
 
 def specialties(state: Consultation) -> list[str]:
@@ -79,7 +83,11 @@ def build(
         "analyzer", analyzer, prompt="{request}", output="analysis", model=per.get("analyzer")
     )
     g.add_agent(
-        "specialist", specialist, prompt="{request}", output="answers", model=per.get("specialist")
+        "specialist",
+        make_specialist,
+        prompt="{request}",
+        output="answers",
+        model=per.get("specialist"),
     )
     g.add_join("merge", merge)
     g.add_edge(START, "analyzer")

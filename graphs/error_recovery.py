@@ -1,12 +1,15 @@
 """Error recovery: agent failures (``AgentsException``: ``ModelBehaviorError`` when the model's
 structured output does not validate, ``MaxTurnsExceeded`` when a tool loop runs past its turn
 budget, guardrail trips, transport errors) do not end the run: each agent node's ``on_error``
-edge leads to a recovery step that reads ``ctx.error`` and answers the user gracefully. The
-extraction step is retried once first, since malformed output is often a one-off.
+edge leads to a step that reads ``ctx.error`` and says what went wrong, and a fallback agent
+then answers the customer from that. Should the fallback agent fail too (the model service is
+down), a fixed reply is the last resort. The extraction step is retried once first, since
+malformed output is often a one-off.
 
 State: ``request`` (the customer's message), ``order`` (the extracted order number and
-question), ``answer`` (the reply, from the support agent or the recovery step), ``failure``
-(what failed, when something did).
+question), ``answer`` (the reply: from the support agent, the fallback agent or the last
+resort), ``failure`` (what failed, when something did), ``guidance`` (what the fallback agent
+should tell the customer).
 Example input: "Where is my order? It still hasn't arrived."
 """
 
@@ -31,6 +34,7 @@ class OrderHelp(BaseModel):
     order: OrderQuery | None = None
     answer: str = ""
     failure: str = ""
+    guidance: str = ""
 
 
 @function_tool
@@ -54,7 +58,15 @@ support_agent = Agent(
     tools=[track_order],
 )
 
-#: What the customer is told, by the kind of failure (the SDK exception's class name).
+fallback_agent = Agent(
+    name="Customer Care",
+    instructions=(
+        "Something went wrong while helping a customer with an order. Write a short, friendly "
+        "reply that follows the guidance you are given. Do not invent order details."
+    ),
+)
+
+#: What the customer should be told, by the kind of failure (the SDK exception's class name).
 REPLIES = {
     "ModelBehaviorError": (
         "I couldn't find a valid order number in your message. Could you send it in the form "
@@ -70,16 +82,27 @@ REPLIES = {
 DEFAULT_REPLY = "Something went wrong on our side. Please try again in a few minutes."
 
 
-def recover(state: OrderHelp, ctx: Context[Any]) -> dict[str, Any]:
-    """Answer gracefully from what failed. ``ctx.error`` names the node and the error; for an
-    agent node the SDK exception's class name is in its message."""
+def diagnose(state: OrderHelp, ctx: Context[Any]) -> dict[str, Any]:
+    """What failed, and what the customer should be told. ``ctx.error`` names the node and the
+    error; ``cause_type`` is the SDK exception's class for an agent node."""
     error = ctx.error
-    assert error is not None, "recover is only reached through on_error edges"
-    cause = next((name for name in REPLIES if name in error.message), error.error_type)
+    assert error is not None, "diagnose is only reached through on_error edges"
+    known = [name for name in (error.cause_type, error.error_type) if name in REPLIES]
+    known += [name for name in REPLIES if name in error.message]
+    cause = known[0] if known else (error.cause_type or error.error_type)
     return {
-        "answer": REPLIES.get(cause, DEFAULT_REPLY),
+        "guidance": REPLIES.get(cause, DEFAULT_REPLY),
         "failure": f"{error.node} failed after {error.attempts} attempt(s): {cause}",
     }
+
+
+def recovery_prompt(state: OrderHelp) -> str:
+    return f"The customer wrote: {state.request}\nTell them: {state.guidance}"
+
+
+def last_resort(state: OrderHelp) -> dict[str, Any]:
+    """The fallback agent failed too: send the guidance as it is."""
+    return {"answer": state.guidance or DEFAULT_REPLY}
 
 
 def support_prompt(state: OrderHelp) -> str:
@@ -94,9 +117,10 @@ def build(
     max_turns: int = 4,
     extract_retry: RetryPolicy | None = None,
 ) -> CompiledGraph[OrderHelp]:
-    """Extract, answer, recover. ``models`` overrides the model per node (``extract``,
-    ``support``); ``max_turns`` is the support agent's turn budget; ``extract_retry`` replaces
-    the extraction step's retry policy (default: two attempts)."""
+    """Extract, answer; on a failure diagnose, then recover with the fallback agent (and a
+    fixed reply when it fails too). ``models`` overrides the model per node (``extract``,
+    ``support``, ``recover``); ``max_turns`` is the support agent's turn budget;
+    ``extract_retry`` replaces the extraction step's retry policy (default: two attempts)."""
     per = dict(models or {})
     g = Graph(OrderHelp, name="error_recovery", model=model)
     g.add_agent(
@@ -105,7 +129,7 @@ def build(
         prompt="{request}",
         output="order",
         retry=extract_retry or RetryPolicy(max_attempts=2, initial_delay=0.2),
-        on_error="recover",
+        on_error="diagnose",
         model=per.get("extract"),
     )
     g.add_agent(
@@ -114,12 +138,21 @@ def build(
         prompt=support_prompt,
         output="answer",
         max_turns=max_turns,
-        on_error="recover",  # no retry: running past the turn budget again would not help
+        on_error="diagnose",  # no retry: running past the turn budget again would not help
         model=per.get("support"),
     )
-    g.add_node("recover", recover)
+    g.add_node("diagnose", diagnose)
+    g.add_agent(
+        "recover",
+        fallback_agent,
+        prompt=recovery_prompt,
+        output="answer",
+        on_error="last_resort",
+        model=per.get("recover"),
+    )
+    g.add_node("last_resort", last_resort)
     g.add_edge(START, "extract").add_edge("extract", "support").add_edge("support", END)
-    g.add_edge("recover", END)
+    g.add_edge("diagnose", "recover").add_edge("recover", END).add_edge("last_resort", END)
     return g.compile()
 
 

@@ -13,6 +13,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cache import (
+        CachePolicy,
+    )
     from .compiled import (
         CompiledGraph,
         RunIter,
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
         Event,
         Interrupted,
         ModelCalled,
+        NodeCached,
         NodeFailed,
         NodeFinished,
         NodeRetried,
@@ -127,6 +131,7 @@ _WHERE: dict[str, str] = {
     "AgentDelta": "events",
     "AgentItem": "events",
     "AgentRunError": "errors",
+    "CachePolicy": "cache",
     "CapExceededError": "errors",
     "CheckpointMismatchError": "errors",
     "Command": "node",
@@ -155,6 +160,7 @@ _WHERE: dict[str, str] = {
     "MemoryStore": "store",
     "MissingEntryError": "errors",
     "ModelCalled": "events",
+    "NodeCached": "events",
     "NodeFailed": "events",
     "NodeFailedError": "errors",
     "NodeFinished": "events",
@@ -215,6 +221,7 @@ __all__ = [
     "AgentDelta",
     "AgentItem",
     "AgentRunError",
+    "CachePolicy",
     "CapExceededError",
     "CheckpointMismatchError",
     "Command",
@@ -240,6 +247,7 @@ __all__ = [
     "MemoryStore",
     "MissingEntryError",
     "ModelCalled",
+    "NodeCached",
     "NodeFailed",
     "NodeFailedError",
     "NodeFinished",

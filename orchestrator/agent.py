@@ -11,35 +11,35 @@ nodes.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from agents import (
     Agent,
-    AgentsException,
     FunctionTool,
     Handoff,
     MaxTurnsExceeded,
     RunConfig,
-    RunContextWrapper,
     Runner,
-    RunState,
     handoff,
 )
 from agents.items import (
-    HandoffCallItem,
-    HandoffOutputItem,
-    ItemHelpers,
-    MessageOutputItem,
-    ReasoningItem,
     RunItem,
-    ToolCallItem,
-    ToolCallOutputItem,
 )
 from pydantic import BaseModel
 
+from .agent_items import as_text, report_inputs, report_items
+from .agent_pause import (
+    ToolInterrupted,
+    approval_request,
+    interrupt_request,
+    pausable,
+    resumed_state,
+    saved_items,
+)
 from .agent_replay import can_replay_fast, replay_agent
 from .agent_runner import (
     SCOPE,
@@ -58,10 +58,9 @@ from .agent_runner import (
     unless_handed_off,
     user_provider,
 )
-from .context import Context, Interrupt, running
+from .context import Context, Interrupt, run_setting, running
 from .edge import Send
-from .errors import AgentRunError, InvalidGraphError, UnknownHandoffError
-from .events import AgentItem
+from .errors import AgentRunError, InvalidGraphError, NodeTimeoutError, UnknownHandoffError
 from .models import (
     Recorder,
     RecordingModel,
@@ -69,10 +68,10 @@ from .models import (
     ReplayMiss,
     default_model_name,
     environment_provider,
-    tracing_enabled,
 )
 from .node import Command, Node, NodeKind, RetryPolicy
 from .reducers import extend
+from .transport import DEFAULT_AGENT_TIMEOUT
 
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
@@ -97,8 +96,13 @@ class AgentCall:
         max_turns: int,
         stream: bool,
         runner: RunnerOptions | None = None,
+        make: Callable[..., Agent[Any]] | None = None,
     ) -> None:
         self.name, self.agent = name, agent
+        #: Makes the agent of each execution (``make(state)`` or ``make(state, ctx)``); then
+        #: ``agent`` only stands for it in diagrams.
+        self.make = make
+        self._make_takes_ctx = make is not None and _positional_count(make) >= 2
         self.prompt, self.reads, self.history = prompt, tuple(reads), history
         self.messages, self.output = messages, output
         self.model, self.max_turns, self.stream = model, max_turns, stream
@@ -110,6 +114,8 @@ class AgentCall:
         #: handoff tool name -> (Handoff, target node), filled by `bind` at compile time.
         self.handoffs: dict[str, tuple[Handoff[Any, Any], str]] = {}
         self.messages_reduced = False
+        #: The node's own ``timeout=`` (the scheduler applies it), filled by `bind`.
+        self.timeout: float | None = None
 
     # --- compile time ----------------------------------------------------------------------
 
@@ -136,6 +142,8 @@ class AgentCall:
                 "or pass prompt= or reads="
             )
         self.messages_reduced = self.messages is not None and self.messages in reducers
+        own = nodes.get(self.name)
+        self.timeout = own.timeout if own is not None else None
         by_agent = {
             id(n.call.agent): n.name for n in nodes.values() if isinstance(n.call, AgentCall)
         }
@@ -202,9 +210,7 @@ class AgentCall:
             fields = {k: getattr(state, k) for k in type(state).model_fields}
             return self.prompt.format(**fields, payload=ctx.payload)
         if self.reads:
-            return "\n\n".join(
-                f"{field}: {_as_text(getattr(state, field))}" for field in self.reads
-            )
+            return "\n\n".join(f"{field}: {as_text(getattr(state, field))}" for field in self.reads)
         return None
 
     def _clone(
@@ -218,8 +224,8 @@ class AgentCall:
     ) -> Agent[Any]:
         """The agent as this node runs it: handoffs as transition tools, model recorded, hooks
         and guardrails as ``Runner`` would run them here."""
-        agent = self.agent
-        tools = list(agent.tools)
+        agent = ex.original
+        tools = [pausable(t, ex) if isinstance(t, FunctionTool) else t for t in agent.tools]
         for tool_name, (spec, node) in self.handoffs.items():
             tools.append(transition_tool(spec, node, tool_name, ex))
         behaviour = stop_on_transition(agent.tool_use_behavior, ex)
@@ -235,7 +241,7 @@ class AgentCall:
         else:
             inner = None if recorder.replay is not None else chosen
             wrapped = RecordingModel(inner, recorder, type(chosen).__name__, instance=chosen)
-        wrapped.on_response = ex.saw_response
+        wrapped.on_request, wrapped.on_response = ex.saw_request, ex.saw_response
         clone = agent.clone(
             handoffs=[],
             tools=tools,
@@ -249,12 +255,12 @@ class AgentCall:
         ex.clone = clone
         return clone
 
-    def _fast_replay(self, sdk: RunnerOptions) -> bool:
+    def _fast_replay(self, sdk: RunnerOptions, agent: Agent[Any]) -> bool:
         """Whether recorded replay may skip ``Runner`` (nothing of the SDK's machinery that
         user code hooks into is in play)."""
         config = sdk.run_config
         return (
-            can_replay_fast(self.agent)
+            can_replay_fast(agent)
             and sdk.hooks is None
             and sdk.session is None
             and not sdk.server_managed
@@ -265,7 +271,25 @@ class AgentCall:
 
     async def __call__(self, state: BaseModel, ctx: Context[Any]) -> Command | dict[str, Any]:
         install_node_runner()
+        if self.timeout is not None:  # the node's own: the scheduler applies it
+            return await self._run(state, ctx, self.timeout)
+        limit = run_setting("agent_timeout")
+        limit = DEFAULT_AGENT_TIMEOUT if limit is None else float(limit)
+        if math.isinf(limit):
+            return await self._run(state, ctx, None)
+        try:
+            async with asyncio.timeout(limit) as scope:
+                return await self._run(state, ctx, limit)
+        except TimeoutError as exc:
+            if scope.expired():  # retried by the node's policy like any failure
+                raise NodeTimeoutError(self.name, limit) from exc
+            raise
+
+    async def _run(
+        self, state: BaseModel, ctx: Context[Any], timeout: float | None
+    ) -> Command | dict[str, Any]:
         options = ctx.options
+        user_agent = self._agent_for(state, ctx)
         arrival = ctx.payload if isinstance(ctx.payload, HandoffArrival) else None
         if arrival is not None:
             ctx.payload = None  # the handoff's bookkeeping, not a payload of the user's
@@ -278,15 +302,16 @@ class AgentCall:
         remaining = None if chain_max is None else chain_max - used
         if remaining is not None and remaining < 1:
             exceeded = MaxTurnsExceeded(f"Max turns ({chain_max}) exceeded")
-            raise AgentRunError(self.name, self.agent.name, exceeded) from exceeded
+            raise AgentRunError(self.name, user_agent.name, exceeded) from exceeded
         recorder = Recorder(
             emit=ctx.emit,
             run_id=ctx.run_id,
             node=self.name,
             step=ctx.step,
             task_id=ctx.task_id,
-            agent=self.agent.name,
+            agent=user_agent.name,
             replay=options.recording if options is not None else None,
+            timeout=timeout,
         )
         base_provider = (
             (options.model_provider if options is not None else None)
@@ -296,12 +321,12 @@ class AgentCall:
         run_model = options.model if options is not None else None
         if run_model is None and user_config is not None:
             run_model = user_config.model
-        ex = Execution(self.agent, frozenset(self.handoffs), hooks=sdk.hooks)
+        ex = Execution(user_agent, frozenset(self.handoffs), hooks=sdk.hooks)
         agent = self._clone(options, recorder, base_provider, run_model, ex, arrival is not None)
         stream = self.stream or bool(options is not None and options.stream)
-        provider = RecordingProvider(base_provider, recorder, self.nested)
+        nested_names = self.nested if self.make is None else _nested_agents(user_agent)
+        provider = RecordingProvider(base_provider, recorder, nested_names)
         trace: dict[str, Any] = {
-            "tracing": tracing_enabled(),
             "workflow": options.graph if options is not None else self.name,
             "node": self.name,
             "run_id": ctx.run_id,
@@ -323,11 +348,14 @@ class AgentCall:
             "previous_response_id": previous,
             "conversation_id": sdk.conversation_id,
         }
-        run_input: Any = await self._approved_state(agent, ctx, sdk_context) or items
+        saved = await resumed_state(agent, ctx, sdk_context, ex)
+        run_input: Any = saved if saved is not None else items
+        paused: ToolInterrupted | None = None
         token = SCOPE.set(Scope(recorder, base_provider, config, nested, agent))
         try:
             with running(ctx):
-                if recorder.replay is not None and not stream and self._fast_replay(sdk):
+                fast = recorder.replay is not None and not stream and saved is None
+                if fast and self._fast_replay(sdk, user_agent):
                     result: Any = await replay_agent(
                         agent, items, sdk_context, config, remaining or 10**9
                     )
@@ -346,45 +374,54 @@ class AgentCall:
                     spec = self.handoffs[ex.transitions[0].tool_name][0]
                     handed = HandoffArrival(
                         source=self.name,
-                        agent=self.agent.name,
+                        agent=user_agent.name,
                         turns=used + ex.turns,
                         max_turns=chain_max,
                         input=await filtered_input(spec, user_config, items, result, ex),
                         session=_session_id(sdk.session),
                         **(server_side(result) if sdk.server_managed else {}),
                     )
+        except ToolInterrupted as signal:
+            paused = signal
         except (Interrupt, AgentRunError, ReplayMiss):
             raise
+        except asyncio.CancelledError:  # a timeout: keep what the agent did until then
+            self._report_failure(ctx, None, ex, stream)
+            raise
         except MaxTurnsExceeded as exc:
+            self._report_failure(ctx, exc, ex, stream)
             if remaining != chain_max:  # name the chain's budget, as one Runner.run would
                 renamed = MaxTurnsExceeded(f"Max turns ({chain_max}) exceeded")
                 renamed.run_data = exc.run_data
-                raise AgentRunError(self.name, self.agent.name, renamed) from exc
-            raise AgentRunError(self.name, self.agent.name, exc) from exc
-        except AgentsException as exc:
-            raise AgentRunError(self.name, self.agent.name, exc) from exc
-        except Exception as exc:  # transport and provider errors: retryable like any failure
-            raise AgentRunError(self.name, self.agent.name, exc) from exc
+                raise AgentRunError(self.name, user_agent.name, renamed) from exc
+            raise AgentRunError(self.name, user_agent.name, exc) from exc
+        except Exception as exc:  # SDK, transport and provider errors: retryable like any
+            self._report_failure(ctx, exc, ex, stream)
+            raise AgentRunError(self.name, user_agent.name, exc) from exc
         finally:
             SCOPE.reset(token)
 
-        if not stream:
-            self._report_items(ctx, result.new_items)
+        if paused is not None:
+            # A tool asked for input: wait with the run state stopped at that tool call, so
+            # the answer lets the agent go on from there (the tool runs again and gets it).
+            try:
+                request, turn = await interrupt_request(
+                    self.name, agent, paused, ex, sdk_context, remaining
+                )
+            except Exception as exc:
+                raise AgentRunError(self.name, user_agent.name, exc) from exc
+            if not stream:  # the turns before, then the interrupted one as the state has it
+                self._report_inputs(
+                    ctx, user_agent.name, (ex.last_input or [])[ex.started_with or 0 :]
+                )
+                self._report_items(ctx, turn)
+            ctx.interrupt(request)
+        if not stream:  # (a resumed run's first items were reported when it paused)
+            self._report_items(ctx, result.new_items[saved_items(ex.resumed) :])
         if getattr(result, "interruptions", None):
             # A tool needs approval: pause the run with the agent's own saved state, so the
             # answer lets it go on from this very tool call rather than start over.
-            ctx.interrupt(
-                {
-                    "kind": "tool_approval",
-                    "node": self.name,
-                    "agent": self.agent.name,
-                    "tools": [
-                        {"tool": i.name, "arguments": i.arguments, "call_id": i.call_id}
-                        for i in result.interruptions
-                    ],
-                    "state": result.to_state().to_string(context_serializer=_no_context),
-                }
-            )
+            ctx.interrupt(approval_request(self.name, user_agent.name, result, ex))
         update: dict[str, Any] = {}
         if self.messages is not None:
             new = self._new_items(result, items, known, sdk, ex)
@@ -410,41 +447,41 @@ class AgentCall:
             new = _handoff_output_last(new, ex.transitions[0].call_id)
         return new
 
-    async def _approved_state(self, agent: Agent[Any], ctx: Context[Any], sdk_context: Any) -> Any:
-        """After a tool-approval pause: the agent's saved run state, with the answer applied."""
-        answered = ctx.answered()
-        if not answered:
-            return None
-        request, answer = answered[-1]
-        if not (isinstance(request, dict) and request.get("kind") == "tool_approval"):
-            return None
-        state = await RunState.from_string(
-            agent, request["state"], context_override=RunContextWrapper(context=sdk_context)
-        )
-        for item in state.get_interruptions():
-            if _approves(answer, item):
-                state.approve(item)
-            else:
-                state.reject(item)
-        return state
+    def _report_failure(
+        self, ctx: Context[Any], exc: BaseException | None, ex: Execution, stream: bool
+    ) -> None:
+        """Report what the agent did before it failed, paused or timed out, so a failed
+        node's events keep its conversation items (its model calls are reported as made)."""
+        if stream:
+            return  # reported as they happened
+        data = getattr(exc, "run_data", None)
+        if data is not None:
+            self._report_items(ctx, list(data.new_items)[saved_items(ex.resumed) :])
+        else:
+            self._report_inputs(ctx, ex.original.name, ex.items_so_far())
+
+    def _report_inputs(self, ctx: Context[Any], agent: str, items: list[Any]) -> None:
+        """`_report_items` for conversation items in their input form."""
+        report_inputs(ctx, self.name, agent, set(self.handoffs), items)
 
     def _report_items(self, ctx: Context[Any], items: list[RunItem]) -> None:
-        transition_tools = set(self.handoffs)
-        for item in items:
-            kind, content, name = _describe(item, transition_tools)
-            if kind:
-                ctx.emit(
-                    AgentItem(
-                        ctx.run_id,
-                        ctx.step,
-                        self.name,
-                        ctx.task_id,
-                        getattr(item.agent, "name", self.agent.name),
-                        kind,
-                        content,
-                        name,
-                    )
-                )
+        report_items(ctx, self.name, self.agent.name, set(self.handoffs), items)
+
+    def _agent_for(self, state: BaseModel, ctx: Context[Any]) -> Agent[Any]:
+        """The agent this execution runs: the node's, or the one ``make`` builds now."""
+        if self.make is None:
+            return self.agent
+        made = self.make(state, ctx) if self._make_takes_ctx else self.make(state)
+        if not isinstance(made, Agent):
+            problem = TypeError(f"the node's agent maker returned {made!r}, not an agents.Agent")
+            raise AgentRunError(self.name, self.agent.name, problem)
+        if made.handoffs:
+            problem = ValueError(
+                f"agent {made.name!r} was made at run time with handoffs, which would be edges "
+                "the graph does not have: hand off from an agent the graph declares"
+            )
+            raise AgentRunError(self.name, made.name, problem)
+        return made
 
 
 def _positional_count(fn: Callable[..., Any]) -> int:
@@ -455,10 +492,6 @@ def _positional_count(fn: Callable[..., Any]) -> int:
     except (TypeError, ValueError):
         return 1
     return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-
-
-def _no_context(context: Any) -> dict[str, Any]:
-    return {}  # the run's Context is per process (dependencies): it is given back on resume
 
 
 def _handoff_output_last(items: list[Any], call_id: str | None) -> list[Any]:
@@ -480,18 +513,6 @@ def _session_id(session: Any) -> str | None:
     return str(getattr(session, "session_id", None) or id(session))
 
 
-def _approves(answer: Any, item: Any) -> bool:
-    """An approval answer: True/False, "approve"/"reject", or a dict by tool name or call id."""
-    if isinstance(answer, dict):
-        for key in (getattr(item, "call_id", None), getattr(item, "name", None)):
-            if key is not None and key in answer:
-                return _approves(answer[key], item)
-        return False
-    if isinstance(answer, str):
-        return answer.strip().lower() in ("approve", "approved", "yes", "y", "true", "ok")
-    return bool(answer)
-
-
 def _nested_agents(agent: Agent[Any], seen: set[int] | None = None) -> dict[str, str]:
     """Model names of the agents this agent uses as tools (recursively), mapped to their names."""
     seen = seen if seen is not None else {id(agent)}
@@ -506,42 +527,9 @@ def _nested_agents(agent: Agent[Any], seen: set[int] | None = None) -> dict[str,
     return found
 
 
-def _describe(item: RunItem, transition_tools: set[str]) -> tuple[str, str, str | None]:
-    if isinstance(item, MessageOutputItem):
-        return "message", ItemHelpers.text_message_output(item), None
-    if isinstance(item, ToolCallItem):
-        raw = item.raw_item
-        name = getattr(raw, "name", None) or (raw.get("name") if isinstance(raw, dict) else None)
-        args = getattr(raw, "arguments", None) or (
-            raw.get("arguments") if isinstance(raw, dict) else ""
-        )
-        kind = "handoff" if name in transition_tools else "tool_call"
-        return kind, str(args or ""), name
-    if isinstance(item, ToolCallOutputItem):
-        return "tool_output", _as_text(item.output), None
-    if isinstance(item, HandoffCallItem):
-        return "handoff", item.raw_item.arguments, item.raw_item.name
-    if isinstance(item, HandoffOutputItem):
-        return "", "", None
-    if isinstance(item, ReasoningItem):
-        return "reasoning", "", None
-    return "", "", None
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if hasattr(value, "model_dump_json"):
-        return str(value.model_dump_json())
-    try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def agent_node(
     name: str,
-    agent: Agent[Any],
+    agent: Agent[Any] | Callable[..., Agent[Any]],
     *,
     prompt: Prompt | None = None,
     reads: Sequence[str] = (),
@@ -567,9 +555,21 @@ def agent_node(
 
     ``context``, ``run_config``, ``hooks``, ``max_turns``, ``session``,
     ``previous_response_id`` and ``conversation_id`` are those of ``Runner.run``.
+
+    ``agent`` may also be a function ``(state)`` or ``(state, ctx)`` that makes the agent of
+    each execution, at run time (from an earlier node's output, or a fan-out payload); such an
+    agent cannot hand off (its handoffs would be edges the graph does not have).
     """
+    make: Callable[..., Agent[Any]] | None = None
     if not isinstance(agent, Agent):
-        raise InvalidGraphError(f"agent node {name!r}: expected an agents.Agent, got {agent!r}")
+        if not callable(agent):
+            raise InvalidGraphError(
+                f"agent node {name!r}: expected an agents.Agent or a function that makes one, "
+                f"got {agent!r}"
+            )
+        make = agent
+        doc = (getattr(make, "__doc__", None) or "").strip().split("\n", 1)[0]
+        agent = Agent(name=name, instructions=doc or f"made at run time by {make.__name__}")
     call = AgentCall(
         name,
         agent,
@@ -589,6 +589,7 @@ def agent_node(
             previous_response_id=previous_response_id,
             conversation_id=conversation_id,
         ),
+        make=make,
     )
     agent_tools = {  # tool name -> the agent it runs, for drawing and for ModelCalled.agent
         t.name: getattr(t._agent_instance, "name", t.name)
@@ -610,6 +611,7 @@ def agent_node(
             "tools": tools,
             "agent_tools": agent_tools,
             "output_type": getattr(agent.output_type, "__name__", None),
+            **({"made_at_run_time": True} if make is not None else {}),
         },
     )
 

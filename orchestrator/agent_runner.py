@@ -132,23 +132,51 @@ class Execution:
     clone: Agent[Any] | None = None
     transitions: list[Transition] = field(default_factory=list)
     first_handoff: str | None = None  # call id of the latest response's first handoff call
-    turns: int = 0  # responses of the node's own agent: the SDK's turns
+    turns: int = 0  # responses of the node's own agent (the SDK's turns), saved ones included
+    #: Where the agent's run is, for a pause or a failure: the input of its first and latest
+    #: request, the latest response (None while a request is out) and, by call id, the
+    #: outputs of the tool calls that finished.
+    started_with: int | None = None
+    last_input: list[Any] | None = None
+    last_response: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    #: The pause this execution goes on from (its request: the saved run state), if any.
+    resumed: dict[str, Any] | None = None
 
     def agent(self, agent: Any) -> Any:
         """The user's agent for the clone (what hooks and guardrails expect to see)."""
         return self.original if agent is self.clone else agent
 
-    def saw_response(self, output: list[Any]) -> None:
+    def saw_request(self, items: list[Any]) -> None:
+        if self.started_with is None:
+            self.started_with = len(items)
+        self.last_input, self.last_response = items, None
+
+    def saw_response(self, response: Any) -> None:
         self.turns += 1
+        self.last_response = response
         self.first_handoff = next(
             (
                 getattr(item, "call_id", None)
-                for item in output
+                for item in response.output
                 if getattr(item, "type", None) == "function_call"
                 and getattr(item, "name", None) in self.transition_tools
             ),
             None,
         )
+
+    def items_so_far(self) -> list[Any]:
+        """The conversation items this execution made before it stopped (a failure or a
+        timeout), as input items: what its latest request added, and the latest response."""
+        if self.last_input is None:
+            return []
+        items = list(self.last_input[self.started_with or 0 :])
+        if self.last_response is not None:
+            items.extend(
+                item.model_dump(mode="json", exclude_unset=True)
+                for item in self.last_response.output
+            )
+        return items
 
 
 # --- the clone's parts -----------------------------------------------------------------------
@@ -319,7 +347,6 @@ def node_run_config(
     *,
     ex: Execution,
     handed_off: bool,
-    tracing: bool,
     workflow: str,
     node: str,
     run_id: str,
@@ -332,7 +359,6 @@ def node_run_config(
         base,
         model=None,  # resolved into the clone's recorded model
         model_provider=provider,
-        tracing_disabled=base.tracing_disabled or not tracing,
         workflow_name=workflow if base.workflow_name == _DEFAULT_WORKFLOW else base.workflow_name,
         group_id=base.group_id or run_id,
         trace_metadata={"node": node, "run_id": run_id, **(base.trace_metadata or {})},

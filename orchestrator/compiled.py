@@ -23,6 +23,7 @@ from .run import Outcome, RunOptions, RunResult, RunState, Task
 from .scheduler import Scheduler
 from .spec import Emit
 from .store import Store, using_store
+from .tracing import run_tracer
 from .validate import check
 
 if TYPE_CHECKING:
@@ -372,6 +373,38 @@ class CompiledGraph(Generic[S]):
             result: RunResult[S] = await load_result(self, opened, run_id)
             return result
 
+    async def clear_cache(
+        self, *, store: Store | str | Path | None = None, nodes: Sequence[str] | None = None
+    ) -> int:
+        """Remove the node cache's entries (see `orchestrator.cache`) of ``nodes`` (default:
+        every node of the graph) from ``store``, or from this process's cache when no store is
+        given; returns how many were removed. A name that is not a node is refused.
+
+            >>> from pydantic import BaseModel
+            >>> from orchestrator import END, START, CachePolicy, Graph
+            >>> class S(BaseModel):
+            ...     n: int = 0
+            >>> g = Graph(S, name="cached").add_node("inc", lambda s: {"n": s.n + 1},
+            ...     cache=CachePolicy())
+            >>> graph = g.add_edge(START, "inc").add_edge("inc", END).compile()
+            >>> graph.run_sync().state.n
+            1
+            >>> import asyncio
+            >>> asyncio.run(graph.clear_cache(nodes=["inc"]))
+            1
+        """
+        from .cache import clear, local_cache
+
+        names = list(self.nodes) if nodes is None else list(nodes)
+        unknown = sorted(set(names) - set(self.nodes))
+        if unknown:
+            raise InvalidGraphError(
+                f"clear_cache: {', '.join(map(repr, unknown))} is not a node of graph "
+                f"{self.name!r}; nodes are {', '.join(sorted(self.nodes))}"
+            )
+        async with _maybe(store) as opened:
+            return await clear(local_cache(self) if opened is None else opened, self.name, names)
+
     async def continue_run(
         self,
         rs: RunState,
@@ -407,8 +440,12 @@ class CompiledGraph(Generic[S]):
         after each step, for `iter`), then the result is built."""
         kept: list[Event] = []
         listener = cfg.on_event
+        tracer = run_tracer(self, cfg, rs.run_id)  # the Agents SDK's trace of this run, if any
         rs.quiet = not cfg.events and hooks is None and emit is None and listener is None
+        rs.quiet = rs.quiet and tracer is None
         sinks: list[Emit] = [kept.append if cfg.events else _usage_only(kept)]
+        if tracer is not None:
+            sinks.append(tracer)
         if hooks is not None:
             sinks.append(hooks.emit)
         if emit is not None:
@@ -450,6 +487,8 @@ class CompiledGraph(Generic[S]):
             raise
         finally:
             leave_run(outer)
+            if tracer is not None:
+                tracer.close()
             finish = getattr(hooks, "finish", None)
             if finish is not None:
                 finish()  # the run's lease is no longer renewed, however the drive ended

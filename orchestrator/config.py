@@ -50,6 +50,8 @@ class RunConfig:
       ``previous_response_id``, ``conversation_id``: the Agents SDK's ``Runner.run`` keywords,
       for every agent node (``context`` is what its tools, instructions, guardrails and hooks
       see as ``wrapper.context``); never stored. See `orchestrator.agent`.
+    - ``agent_timeout``: seconds an agent node without its own ``timeout=`` may take
+      (default `orchestrator.transport.DEFAULT_AGENT_TIMEOUT`, 120; ``math.inf``: none).
     """
 
     store: Store | str | Path | None = None
@@ -72,6 +74,7 @@ class RunConfig:
     session: Any = None
     previous_response_id: str | None = None
     conversation_id: str | None = None
+    agent_timeout: float | None = None
 
     def but(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` (refused by name when one is not a setting)."""
@@ -113,6 +116,7 @@ class Settings(TypedDict, total=False):
     session: Any
     previous_response_id: str | None
     conversation_id: str | None
+    agent_timeout: float | None
 
 
 _NAMES = frozenset(f.name for f in dataclasses.fields(RunConfig))

@@ -140,6 +140,16 @@ class Context(Generic[DepsT]):
             return self._resume[index]
         raise Interrupt(request)
 
+    @property
+    def interrupts(self) -> int:
+        """How many `interrupt` calls this task has made so far, answered or not."""
+        return self._interrupts_seen
+
+    def rewind(self, count: int) -> None:
+        """Make the next `interrupt` call number ``count`` again, so it returns that answer:
+        an agent node re-running a tool from its saved run state asks its questions anew."""
+        self._interrupts_seen = count
+
     def answered(self) -> list[tuple[Any, Any]]:
         """The (request, answer) pairs of this task's interrupts answered so far, consumed:
         the next `interrupt` call pauses again. For nodes that keep their own progress in the

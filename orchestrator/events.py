@@ -64,6 +64,17 @@ class NodeFinished(Event):
 
 
 @dataclass(slots=True)
+class NodeCached(Event):
+    """A task answered from its node's cache (`orchestrator.cache`): the node did not run, and
+    the `NodeFinished` that follows carries the cached write, applied as the node's own."""
+
+    step: int
+    node: str
+    task_id: int
+    key: str  # the cache key, a hex digest of the task's input
+
+
+@dataclass(slots=True)
 class NodeRetried(Event):
     step: int
     node: str

@@ -27,6 +27,7 @@ from .node import Node, NodeKind, RetryPolicy, normalise_call
 from .state import StateSchema
 
 if TYPE_CHECKING:
+    from .cache import CachePolicy
     from .compiled import CompiledGraph
 
 S = TypeVar("S", bound=BaseModel)
@@ -68,6 +69,7 @@ class Graph(Generic[S]):
         on_error: str | None = None,
         goto: Iterable[str] = (),
         description: str = "",
+        cache: CachePolicy | None = None,
     ) -> Graph[S]:
         """Add a code step ``fn(state)`` or ``fn(state, ctx)``, sync or async.
 
@@ -75,7 +77,9 @@ class Graph(Generic[S]):
         branch that can still reach it. ``retry`` (a policy, or a number of attempts),
         ``timeout`` (seconds), ``max_visits`` with ``on_cap`` (where to go once the cap is
         reached), ``on_error`` (where to go when it still fails after its retries) and ``goto``
-        (targets a `Command` result may name) are enforced by the scheduler.
+        (targets a `Command` result may name) are enforced by the scheduler. ``cache`` (a
+        `CachePolicy`) skips the node when its input was seen before and applies the write it
+        made then (see `orchestrator.cache`).
         """
         if fn is None:
             if not callable(name):
@@ -102,6 +106,7 @@ class Graph(Generic[S]):
             on_cap=on_cap,
             on_error=on_error,
             goto=goto,
+            cache=cache,
         )
 
     def add_join(self, name: str, fn: Callable[..., Any] | None = None, **options: Any) -> Graph[S]:
@@ -230,7 +235,7 @@ class Graph(Generic[S]):
         ``ctx.payload``) or a format string over the state's fields and ``{payload}``;
         ``output`` may be a function of the final output returning an update dict;
         ``join=True`` makes the agent a join (it waits for every branch that can reach it).
-        Other options (retry, timeout, max_visits, on_cap, on_error) as for `add_node`.
+        Other options (retry, timeout, max_visits, on_cap, on_error, cache) as for `add_node`.
         """
         from .agent import agent_node
 
@@ -272,6 +277,7 @@ class Graph(Generic[S]):
         on_cap: str | None = None,
         on_error: str | None = None,
         goto: Iterable[str] = (),
+        cache: CachePolicy | None = None,
         **rest: Any,
     ) -> Graph[S]:
         """Add ``node`` with the policies every kind of node takes (see `add_node`)."""
@@ -279,6 +285,9 @@ class Graph(Generic[S]):
             raise InvalidGraphError(f"node {node.name!r}: unknown option(s) {sorted(rest)}")
         if not node.name:
             raise InvalidGraphError("a node needs a non-empty name")
+        if cache is not None:
+            _check_cache(node, cache)
+        node.cache = cache
         node.retry = RetryPolicy(max_attempts=retry) if isinstance(retry, int) else retry
         if timeout is not None and timeout <= 0:
             raise InvalidGraphError(f"node {node.name!r}: timeout must be positive")
@@ -498,3 +507,19 @@ def _declared_writes(fn: Callable[..., Any]) -> frozenset[str] | None:
     if isinstance(ret, type) and issubclass(ret, BaseModel):
         return frozenset(ret.model_fields)
     return None
+
+
+def _check_cache(node: Node, cache: object) -> None:
+    from .cache import CachePolicy
+
+    if not isinstance(cache, CachePolicy):
+        raise InvalidGraphError(
+            f"node {node.name!r}: cache takes a CachePolicy(key=..., ttl=...), not "
+            f"{type(cache).__name__}"
+        )
+    if node.kind is NodeKind.HUMAN or node.meta.get("stateful"):
+        what = "a human step's answer" if node.kind is NodeKind.HUMAN else "a stateful subgraph"
+        raise InvalidGraphError(
+            f"node {node.name!r}: {what} cannot be cached (what it does depends on more than "
+            "its input); leave cache= out"
+        )

@@ -29,17 +29,11 @@ from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEven
 
 from .events import AgentDelta, Event, ModelCalled
 from .offline import OfflineModel, OfflineProvider
+from .transport import with_client_options, with_stream_usage
 
 #: The model name used for OpenAI or a compatible server when neither the run, the node nor the
 #: agent names one (the SDK's own default brings reasoning settings local servers reject).
 DEFAULT_MODEL_ENV = "ORCHESTRATOR_MODEL"
-
-
-def tracing_enabled() -> bool:
-    """Trace to OpenAI only when there is a key to export with (and it is not turned off)."""
-    return bool(os.environ.get("OPENAI_API_KEY")) and os.environ.get(
-        "OPENAI_AGENTS_DISABLE_TRACING", ""
-    ).lower() not in ("1", "true")
 
 
 def environment_provider() -> ModelProvider:
@@ -174,6 +168,9 @@ class Recorder:
     agent: str
     #: Recorded replay: responses by request digest, in recorded order. None in a live run.
     replay: dict[str, deque[dict[str, Any]]] | None = None
+    #: The node's timeout, for the openai clients of its models (which never retry on their
+    #: own: the node's retry policy does, visibly).
+    timeout: float | None = None
 
     def recorded(self, digest: str) -> dict[str, Any] | None:
         """The recorded answer to this task's next request with ``digest``, consumed.
@@ -264,14 +261,17 @@ class RecordingModel(Model):
         *,
         instance: Any = None,
     ) -> None:
-        self.inner, self.recorder, self.name = inner, recorder, name
+        self.inner = None if inner is None else with_client_options(inner, recorder.timeout)
+        self.recorder, self.name = recorder, name
         self.agent = agent or recorder.agent
         #: The model name a request asks for, in its digest: the name, or for a model object
         #: the name it carries (``OpenAIChatCompletionsModel.model``), not its class.
         self.asked = name if instance is None else model_name_of(instance)
         self._digest = _RunningDigest()
-        #: Called with each response's output items (an agent node counts its turns).
-        self.on_response: Callable[[list[Any]], None] | None = None
+        #: Called with each request's input items and each response, before they are
+        #: reported (an agent node counts its turns and keeps where its run is).
+        self.on_request: Callable[[list[Any]], None] | None = None
+        self.on_response: Callable[[ModelResponse], None] | None = None
 
     def _answer_from_recording(self, digest: str) -> ModelResponse | None:
         if self.recorder.replay is None:
@@ -324,6 +324,8 @@ class RecordingModel(Model):
         digest = self._digest.digest(
             self.asked, model_settings, system_instructions, input, tools, output_schema, handoffs
         )
+        if self.on_request is not None:
+            self.on_request(_items(input))
         response = self._answer_from_recording(digest)
         if response is None:
             assert self.inner is not None
@@ -340,7 +342,7 @@ class RecordingModel(Model):
                 prompt=prompt,
             )
         if self.on_response is not None:
-            self.on_response(list(response.output))
+            self.on_response(response)
         self._report(digest, response, started)
         return response
 
@@ -362,10 +364,12 @@ class RecordingModel(Model):
         digest = self._digest.digest(
             self.asked, model_settings, system_instructions, input, tools, output_schema, handoffs
         )
+        if self.on_request is not None:
+            self.on_request(_items(input))
         recorded = self._answer_from_recording(digest)
         if recorded is not None:
             if self.on_response is not None:
-                self.on_response(list(recorded.output))
+                self.on_response(recorded)
             for event in stream_events_for(recorded):
                 yield event
             self._report(digest, recorded, started)
@@ -375,7 +379,7 @@ class RecordingModel(Model):
         async for event in self.inner.stream_response(
             system_instructions,
             input,
-            model_settings,
+            with_stream_usage(model_settings),
             tools,
             output_schema,
             handoffs,
@@ -390,15 +394,12 @@ class RecordingModel(Model):
                 )
             elif isinstance(event, ResponseCompletedEvent):
                 done = event.response
-                if self.on_response is not None:
-                    self.on_response(list(done.output))
-                self._report(
-                    digest,
-                    ModelResponse(
-                        output=list(done.output), usage=usage_from(done.usage), response_id=done.id
-                    ),
-                    started,
+                response = ModelResponse(
+                    output=list(done.output), usage=usage_from(done.usage), response_id=done.id
                 )
+                if self.on_response is not None:
+                    self.on_response(response)
+                self._report(digest, response, started)
             yield event
 
 
@@ -421,8 +422,9 @@ class RecordingProvider(ModelProvider):
 
 
 def usage_from(raw: Any) -> Usage:
+    """A streamed response's usage: one request, with the tokens the server reported."""
     if raw is None:
-        return Usage()
+        return Usage(requests=1)
     return Usage(
         requests=1,
         input_tokens=getattr(raw, "input_tokens", 0) or 0,

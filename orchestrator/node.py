@@ -7,10 +7,13 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .edge import Send
 from .errors import InvalidCommandError, InvalidGraphError, RunError
+
+if TYPE_CHECKING:
+    from .cache import CachePolicy
 
 
 class NodeKind(StrEnum):
@@ -132,6 +135,7 @@ class Node:
     max_visits: int | None = None
     on_cap: str | None = None
     on_error: str | None = None
+    cache: CachePolicy | None = None  # see `orchestrator.cache`
     goto: tuple[str, ...] = ()
     writes: frozenset[str] | None = None
     description: str = ""

@@ -37,6 +37,7 @@ RICH_EVENTS = (
     ev.NodeFailed,
     ev.NodeRetried,
     ev.Interrupted,
+    ev.NodeCached,  # which tasks a cache answered: the checkpoint holds only their writes
 )
 
 

@@ -46,6 +46,7 @@ from .log import Folded, fold, joins_from_json, run_state
 from .records import DECODE_ERRORS, Checkpoint, decode_event, to_json
 from .run import Edit, Outcome, RunOptions, RunResult, RunState, Task
 from .store import Store
+from .transport import LiveCalls, counting_live_calls
 
 if TYPE_CHECKING:
     from .spec import RunnableGraph
@@ -234,7 +235,10 @@ class ReplayReport:
     expected: Any = None
     actual: Any = None
     recorded_answers: int = 0
-    model_calls: int = 0  # calls that reached a model: always 0, the recording answers them
+    #: Requests that reached a model (a server, or the offline model) instead of the
+    #: recording, counted where requests go out: 0 for a faithful replay, and any other
+    #: count makes the replay diverge ("live model call").
+    model_calls: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -270,15 +274,37 @@ async def replay_recorded(
     rs.options = RunOptions(
         graph=graph.name, recording=recording, resumes=await store.resumes(run_id)
     )
-    result = await graph.continue_run(rs, deps=deps, concurrency=concurrency, raise_on_error=False)
+    with counting_live_calls() as live:
+        result = await graph.continue_run(
+            rs, deps=deps, concurrency=concurrency, raise_on_error=False
+        )
     report = ReplayReport(
         run_id=run_id,
         result=result,
         steps=result.steps,
         recorded_answers=sum(isinstance(e, ModelCalled) for e in result.events),
+        model_calls=live.count,
     )
     _compare(report, fold(graph, run_id, checkpoints), result, record.status)
+    if live.count:
+        _went_live(report, live)
     return report
+
+
+def _went_live(report: ReplayReport, live: LiveCalls) -> None:
+    """A request reached a model during the replay (code that called a model around the
+    recording): never hidden, it is a divergence (unless one came earlier) and a note."""
+    node, step = live.calls[0]
+    where = f"node {node!r} at step {step}" if node is not None else "outside any node"
+    report.notes.append(
+        f"{live.count} model request(s) reached a model instead of the recording, the first "
+        f"in {where}: that code calls a model the run's recording does not see (not through "
+        "the agent node's model provider, e.g. a model object or runner of its own)"
+    )
+    if report.diverged_at is None:
+        report.diverged_at = step if step is not None else report.steps
+        report.reason = "live model call"
+        report.expected, report.actual = 0, live.count
 
 
 def _compare(

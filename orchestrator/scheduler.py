@@ -12,10 +12,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
+from .cache import NodeCache, cached_nodes, decode_write, encode_write, local_cache, namespace
+from .codec import Unkeepable
 from .context import Context, Failure, Interrupt
 from .edge import Cap, Edge, EdgeKind, Route, Send, resolve_target, route_label
 from .errors import (
@@ -32,11 +35,13 @@ from .errors import (
     RunError,
     StateValidationError,
     StepLimitExceededError,
+    StoreError,
     StoreUnavailableError,
     WriteFailedError,
 )
 from .events import (
     Interrupted,
+    NodeCached,
     NodeFailed,
     NodeFinished,
     NodeRetried,
@@ -59,6 +64,11 @@ if TYPE_CHECKING:
 
 _CONDITIONAL = EdgeKind.CONDITIONAL  # looked up once: an Enum attribute costs on the hot path
 _EMPTY: Mapping[str, Any] = {}
+
+#: Where the cached nodes of the run being driven keep their writes: its store, or the
+#: compiled graph's in-process cache. Set by `Scheduler.drive` only for graphs with a cached
+#: node; tasks of the run (gathered or not) see it, other runs have their own.
+_CACHE: ContextVar[NodeCache | None] = ContextVar("orchestrator_node_cache", default=None)
 
 
 class Hooks(Protocol):
@@ -109,6 +119,9 @@ class Scheduler:
         self.cycle_of = graph.topology.cycle_of
         #: Nodes that keep a value across their visits (`Context.kept`): stateful subgraphs.
         self.keeps = frozenset(n for n, node in graph.nodes.items() if node.meta.get("stateful"))
+        #: Nodes with a `CachePolicy`, and where a run without a store caches their writes.
+        self.cached = cached_nodes(graph.nodes)
+        self.local_cache = local_cache(graph) if self.cached else None
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -128,11 +141,36 @@ class Scheduler:
         """Run steps until the run completes, fails or waits. Failures end up in ``rs``.
 
         ``hooks`` (a store's persister) hear of the start, every finished task of a parallel
-        step, every barrier and the stop; the loop itself does no I/O.
+        step, every barrier and the stop; the loop itself does no I/O (only the tasks of
+        cached nodes look their writes up in the run's store, see `_run_task`).
         """
         emit(RunStarted(rs.run_id, rs.graph, rs.started))
         rs.status = RunStatus.RUNNING
         rs.waiting = []
+        if self.cached:
+            store = getattr(hooks, "store", None)  # a `Persister`'s: the run's store
+            token = _CACHE.set(store if hasattr(store, "cache_get") else self.local_cache)
+            try:
+                await self._drive(
+                    rs, deps, emit, max_steps, concurrency, hooks, gate, before, after
+                )
+            finally:
+                _CACHE.reset(token)
+            return
+        await self._drive(rs, deps, emit, max_steps, concurrency, hooks, gate, before, after)
+
+    async def _drive(
+        self,
+        rs: RunState,
+        deps: Any,
+        emit: Emit,
+        max_steps: int,
+        concurrency: int | None,
+        hooks: Hooks | None,
+        gate: Gate | None,
+        before: frozenset[str] | None,
+        after: frozenset[str] | None,
+    ) -> None:
         try:
             if not rs.started:
                 rs.started = True
@@ -464,8 +502,8 @@ class Scheduler:
     ) -> Outcome | None:
         """Run a sync, untimed node's first attempt on the spot; None means use `_run_task`."""
         node = self.nodes[task.node]
-        if node.is_async or node.timeout is not None:
-            return None
+        if node.is_async or node.timeout is not None or node.cache is not None:
+            return None  # awaited: an async node, a timed one, or a cache lookup
         if rs.options is not None and rs.options.executor is not None:
             return None  # code steps go to the executor, which awaits
         call = node.call
@@ -515,6 +553,11 @@ class Scheduler:
         emit: Emit,
     ) -> Outcome:
         node = self.nodes[task.node]
+        key: str | None = None
+        if node.cache is not None:
+            hit, key = await self._cache_lookup(rs, step, task, node, emit)
+            if hit is not None:
+                return hit
         call = node.call
         assert call is not None
         policy = node.retry
@@ -577,7 +620,55 @@ class Scheduler:
                         await asyncio.sleep(delay)
                     continue
                 return self._failed(rs, step, task, node, attempt, exc, emit)
-            return self._end(rs, step, task, node, attempt, out, ctx, at, started, emit)
+            outcome = self._end(rs, step, task, node, attempt, out, ctx, at, started, emit)
+            if key is not None:
+                await self._cache_put(node, key, outcome)
+            return outcome
+
+    # --- the node cache (see `orchestrator.cache`) ---------------------------------------
+
+    async def _cache_lookup(
+        self, rs: RunState, step: int, task: Task, node: Node, emit: Emit
+    ) -> tuple[Outcome | None, str | None]:
+        """The task's outcome from its node's cache (a hit), else its key to cache the
+        outcome under once it has run (None: not to be cached)."""
+        assert node.cache is not None
+        cache = _CACHE.get()
+        if cache is None or (rs.options is not None and rs.options.recording is not None):
+            return None, None  # a recorded replay runs the code it is there to check
+        loose = self.schema.loose
+        try:
+            key = node.cache.digest(rs.state, task.payload, loose)
+        except Unkeepable:
+            return None, None  # an input without a stable JSON form: nothing to key it by
+        except Exception as exc:  # the policy's own key function failed: the task fails
+            return self._failed(rs, step, task, node, 1, exc, emit), None
+        try:
+            text = await cache.cache_get(namespace(self.graph.name, node.name), key)
+        except StoreError:
+            return None, key  # a cache never fails a run: the node runs
+        hit = None if text is None else decode_write(text, task, rs.state, loose)
+        if hit is None:
+            return None, key
+        task.attempts = 1
+        if not rs.quiet:
+            at = time.time()
+            emit(NodeStarted(rs.run_id, step, node.name, task.id, 1, at))
+            emit(NodeCached(rs.run_id, step, node.name, task.id, key))
+            update = hit.update if hit.update is not None else _EMPTY
+            shown = update if hit.pre is None else _merged([*hit.pre, update])
+            emit(NodeFinished(rs.run_id, step, node.name, task.id, 1, shown, at, 0.0, None))
+        return hit, None
+
+    async def _cache_put(self, node: Node, key: str, outcome: Outcome) -> None:
+        """Keep a finished task's write for the next task with the same key."""
+        cache = _CACHE.get()
+        text = encode_write(outcome, self.schema.loose)
+        if cache is None or text is None:
+            return
+        assert node.cache is not None
+        with contextlib.suppress(StoreError):  # the write is applied all the same
+            await cache.cache_put(namespace(self.graph.name, node.name), key, text, node.cache.ttl)
 
     def _begin(
         self,

@@ -1,11 +1,12 @@
 """Code-driven flows from ``graphs/``: the sequential pipeline, parallel analysis and research,
-the evaluator loop, reflection, debate, the supervisor with agents as tools and dynamic
-specialists. Each is run through the real ``agents.Runner`` with scripted models (exact path
+the evaluator loop, reflection, debate, the supervisor with agents as tools (and with tools
+that call ``Runner.run``) and dynamic specialists. Each is run through the real ``agents.Runner`` with scripted models (exact path
 and state) and with the default offline model (the path the pattern is about)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ from graphs import (
     pipeline,
     reflection,
     supervisor,
+    supervisor_runner,
 )
 from orchestrator import AgentItem, ModelCalled
 from tests.support.patterns import answer_with, asked
@@ -269,6 +271,63 @@ async def test_supervisor_offline_calls_a_worker_and_answers_from_it() -> None:
     assert result.state.answer.startswith("[offline] Based on assign_research")
 
 
+# --- supervisor whose tools call Runner.run ------------------------------------------------
+
+
+async def test_supervisor_runner_tools_run_their_workers_inside_the_node(tmp_path: Path) -> None:
+    def provider() -> ScriptedProvider:
+        return ScriptedProvider(
+            {
+                "supervisor-model": model(
+                    call("research", {"topic": "e-bike benefits"}),
+                    call("write", {"notes": "cheaper, healthier"}),
+                    say("Newsletter: e-bikes are cheaper and healthier."),
+                ),
+                "researcher-model": model(say("cheaper, healthier")),
+                "writer-model": model(say("E-bikes are cheaper and healthier.")),
+            }
+        )
+
+    names = {
+        "supervisor": "supervisor-model",
+        "researcher": "researcher-model",
+        "writer": "writer-model",
+    }
+    graph = supervisor_runner.build(models=names)
+    store = str(tmp_path / "runs.db")
+    result = await graph.run(
+        {"request": "E-bike newsletter item"}, model_provider=provider(), events=True, store=store
+    )
+    assert result.path == ["supervisor"]
+    assert result.state.answer == "Newsletter: e-bikes are cheaper and healthier."
+    called = [e.model for e in result.events if isinstance(e, ModelCalled)]
+    assert called == [
+        "supervisor-model",
+        "researcher-model",
+        "supervisor-model",
+        "writer-model",
+        "supervisor-model",
+    ]
+    outputs = [e.content for e in result.events if isinstance(e, AgentItem)]
+    assert "E-bikes are cheaper and healthier." in outputs  # the writer's answer, via the tool
+    # The workers' calls were recorded with the node's: a replay needs no model at all.
+    report = await supervisor_runner.build(models=names).replay(result.run_id, store=store)
+    assert report.matched, (report.reason, report.expected, report.actual)
+    assert (report.recorded_answers, report.model_calls) == (5, 0)
+
+
+async def test_supervisor_runner_offline_runs_a_worker_through_runner() -> None:
+    result = await supervisor_runner.graph().run(
+        {"request": "Research the benefits of electric bikes and write a short newsletter item."},
+        events=True,
+    )
+    assert result.completed
+    tools = [e.name for e in result.events if isinstance(e, AgentItem) and e.kind == "tool_call"]
+    assert tools == ["research"]
+    assert result.usage["supervisor"]["requests"] == 3  # supervisor, researcher, supervisor
+    assert result.state.answer.startswith("[offline] Based on research")
+
+
 # --- dynamic specialists -------------------------------------------------------------------
 
 
@@ -296,3 +355,18 @@ async def test_dynamic_specialists_offline_consults_one_specialist_per_specialty
     assert result.path == ["analyzer", "specialist", "specialist", "specialist", "merge"]
     assert 'expert in marketing"' in result.state.answers[1]
     assert result.state.report.count("## ") == 3
+
+
+async def test_dynamic_specialists_are_new_agents_made_from_the_analysis() -> None:
+    models = {
+        "analyzer": model(structured({"specialties": ["tax", "hiring"]})),
+        "specialist": model(say("Deduct the oven."), say("Hire a baker.")),
+    }
+    graph = dynamic_specialists.build(models=models)
+    result = await graph.run({"request": "Tax and hiring for a bakery"}, events=True)
+    made = [e.agent for e in result.events if isinstance(e, ModelCalled) and e.node == "specialist"]
+    assert sorted(made) == ["Hiring Specialist", "Tax Specialist"]
+    instructions = sorted(c.system_instructions or "" for c in models["specialist"].calls)
+    assert instructions[0].startswith("You are an expert in hiring.")
+    assert "(tax are covered by other experts)" in instructions[0]
+    assert graph.nodes["specialist"].meta["made_at_run_time"] is True

@@ -82,16 +82,35 @@ async def test_fallback_offline_falls_back_to_the_faq_without_the_docs_service()
 # --- error recovery ------------------------------------------------------------------------
 
 
-async def test_error_recovery_answers_gracefully_when_the_turn_budget_runs_out() -> None:
+async def test_error_recovery_falls_back_to_an_agent_when_the_turn_budget_runs_out() -> None:
+    recovery = model(say("Sorry for the wait: a colleague will email you today."))
     models = {
         "extract": model(structured({"order_id": "ORD-12345", "question": "Where is it?"})),
         "support": model(call("track_order", {"order_id": "ORD-12345"})),
+        "recover": recovery,
     }
     graph = error_recovery.build(models=models, max_turns=1)
     result = await graph.run({"request": "Where is ORD-12345?"})
-    assert result.path == ["extract", "support", "recover"]
-    assert result.state.answer == error_recovery.REPLIES["MaxTurnsExceeded"]
+    assert result.path == ["extract", "support", "diagnose", "recover"]
+    assert result.state.answer == "Sorry for the wait: a colleague will email you today."
     assert result.state.failure == "support failed after 1 attempt(s): MaxTurnsExceeded"
+    # The fallback agent was told the customer's message and what to tell them.
+    prompt = asked(recovery.calls[0])
+    assert "Where is ORD-12345?" in prompt
+    assert error_recovery.REPLIES["MaxTurnsExceeded"] in prompt
+
+
+async def test_error_recovery_sends_the_guidance_itself_when_the_fallback_agent_fails() -> None:
+    models = {
+        "extract": model(structured({"order_id": "bad", "question": "?"})),
+        "recover": model(),  # the model service is gone too: no answer at all
+    }
+    graph = error_recovery.build(
+        models=models, extract_retry=RetryPolicy(max_attempts=1, initial_delay=0)
+    )
+    result = await graph.run({"request": "Where is my order?"})
+    assert result.path == ["extract", "diagnose", "recover", "last_resort"]
+    assert result.state.answer == error_recovery.REPLIES["ModelBehaviorError"]
 
 
 async def test_error_recovery_retries_malformed_output_once() -> None:
@@ -117,9 +136,10 @@ async def test_error_recovery_offline_asks_for_the_order_number_it_could_not_ext
         {"request": "Where is my order? It still hasn't arrived."}
     )
     assert result.completed
-    assert result.path == ["extract", "recover"]
-    assert result.state.answer == error_recovery.REPLIES["ModelBehaviorError"]
+    assert result.path == ["extract", "diagnose", "recover"]
+    assert result.state.guidance == error_recovery.REPLIES["ModelBehaviorError"]
     assert result.state.failure == "extract failed after 2 attempt(s): ModelBehaviorError"
+    assert result.state.answer.startswith("[offline]")  # the fallback agent answered
 
 
 async def test_error_recovery_offline_answers_when_the_order_number_is_there() -> None:
@@ -209,47 +229,47 @@ async def test_human_approval_offline_pauses_then_resumes_to_the_executor() -> N
 # --- memory across runs --------------------------------------------------------------------
 
 
-async def test_memory_second_run_remembers_the_first(tmp_path: Path) -> None:
+async def test_memory_second_run_remembers_the_first_through_the_session(tmp_path: Path) -> None:
     db = str(tmp_path / "memory.db")
 
     def recall(c: ModelCall) -> str:
         known = any("My name is Ada" in t for t in texts(c))
         return "Your name is Ada." if known else "I don't know your name yet."
 
-    first = memory.build(models={"assistant": model(say("Nice to meet you, Ada."))})
-    await first.run({"message": "My name is Ada.", "memory_db": db})
-    second = memory.build(models={"assistant": model(answer_with(recall))})
-    result = await second.run({"message": "What is my name?", "memory_db": db})
-    assert result.path == ["load_memory", "assistant", "save_memory"]
-    assert result.state.remembered == 2
+    first = memory.build(
+        models={"assistant": model(say("Nice to meet you, Ada."))},
+        session=SQLiteSession("ada", db),
+    )
+    await first.run({"message": "My name is Ada."})
+    # Another graph, another session object on the same file: as a new process would.
+    session = SQLiteSession("ada", db)
+    second = memory.build(models={"assistant": model(answer_with(recall))}, session=session)
+    result = await second.run({"message": "What is my name?"})
+    assert result.path == ["assistant"]
     assert result.state.answer == "Your name is Ada."
-    session = SQLiteSession("default", db)
-    assert len(await session.get_items()) == 4
+    assert [m.get("content") for m in result.state.messages][:1] == ["What is my name?"]
+    assert len(await session.get_items()) == 4  # both turns, saved by the SDK
     session.close()
 
 
-async def test_memory_session_can_come_from_the_run_dependencies() -> None:
+async def test_memory_session_can_be_given_per_run_as_with_runner() -> None:
     session = SQLiteSession("user-7")  # in memory, owned by the caller
     await session.add_items([{"role": "user", "content": "I live in Oslo."}])
-    graph = memory.build(models={"assistant": model(say("Oslo it is."))})
-    result = await graph.run({"message": "Where do I live?"}, deps=session)
-    assert result.state.remembered == 1
+    assistant = model(say("Oslo it is."))
+    graph = memory.build(models={"assistant": assistant})
+    result = await graph.run({"message": "Where do I live?"}, session=session)
+    assert result.state.answer == "Oslo it is."
+    assert "I live in Oslo." in texts(assistant.calls[0])  # the session's history was read
     assert [i.get("content") for i in await session.get_items()][:2] == [
         "I live in Oslo.",
         "Where do I live?",
     ]
-    session.close()
 
 
-async def test_memory_offline_second_run_sees_the_first_conversation(tmp_path: Path) -> None:
-    db = str(tmp_path / "memory.db")
-    await memory.graph().run({"message": "My name is Ada.", "memory_db": db})
-    result = await memory.graph().run({"message": "What is my name?", "memory_db": db})
+async def test_memory_without_a_session_answers_from_the_run_alone() -> None:
+    result = await memory.graph().run({"message": "My name is Ada."})
     assert result.completed
-    assert result.path == ["load_memory", "assistant", "save_memory"]
-    assert result.state.remembered == 2
-    assert result.state.messages[0] == {"role": "user", "content": "My name is Ada."}
-    assert result.state.messages[2] == {"role": "user", "content": "What is my name?"}
+    assert result.state.answer.startswith("[offline]")
 
 
 # --- shared context ------------------------------------------------------------------------

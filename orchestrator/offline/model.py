@@ -23,6 +23,7 @@ from agents import (
 from agents.items import TResponseStreamEvent
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
+from ..transport import reached_model
 from .conversation import CallContext, analyse, normalize_input
 from .decide import decide, find_candidates
 from .plan import Plan
@@ -54,6 +55,7 @@ class OfflineModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> ModelResponse:
+        reached_model()
         plan = self._plan(
             system_instructions, input, model_settings, tools, output_schema, handoffs
         )
@@ -73,6 +75,7 @@ class OfflineModel(Model):
         conversation_id: str | None,
         prompt: ResponsePromptParam | None,
     ) -> AsyncIterator[TResponseStreamEvent]:
+        reached_model()
         plan = self._plan(
             system_instructions, input, model_settings, tools, output_schema, handoffs
         )

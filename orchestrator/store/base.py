@@ -28,7 +28,8 @@ class StoredRun:
 
 
 class Store(ABC):
-    """Runs, append-only checkpoints, pending writes, rich events and resume values."""
+    """Runs, append-only checkpoints, pending writes, rich events and resume values (and
+    the node cache's entries)."""
 
     #: Where the store lives, for messages ("runs.db", "postgresql://...").
     where: str = "store"
@@ -133,6 +134,25 @@ class Store(ABC):
     @abstractmethod
     async def list_runs(self, limit: int = 100) -> list[RunRecord]:
         """The most recently updated runs first."""
+
+    # --- the node cache (see `orchestrator.cache`) ---------------------------------------------
+    # Optional: a store that keeps no cache answers every lookup with a miss, so its runs
+    # simply run their cached nodes.
+
+    async def cache_get(self, namespace: str, key: str) -> str | None:
+        """The JSON of the write cached under ``key`` for ``namespace`` (a graph's node),
+        or None when there is none or it expired."""
+        return None
+
+    async def cache_put(  # noqa: B027 - optional, see cache_get
+        self, namespace: str, key: str, value_json: str, ttl: float | None
+    ) -> None:
+        """Cache ``value_json`` under ``key`` for ``ttl`` seconds (None: until cleared),
+        replacing what was there."""
+
+    async def cache_clear(self, namespace: str | None = None) -> int:
+        """Remove the cached writes of ``namespace`` (None: of every node); how many."""
+        return 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 

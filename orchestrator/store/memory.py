@@ -10,6 +10,7 @@ import copy
 import time
 from typing import Any
 
+from ..cache import LocalCache
 from ..errors import LeaseLostError, RunExistsError, RunNotFoundError
 from ..records import (
     Checkpoint,
@@ -35,6 +36,7 @@ class MemoryStore(Store):
         self._resumes: dict[str, dict[int, list[Any]]] = {}
         # run id -> (owner, epoch, expiry as time.monotonic()), of runs that were ever leased
         self._leases: dict[str, tuple[str | None, int, float | None]] = {}
+        self._cache = LocalCache()  # the node cache's entries
 
     async def create_run(
         self, run: RunRecord, first: Checkpoint, *, lease_ttl: float | None = None
@@ -169,3 +171,14 @@ class MemoryStore(Store):
     async def list_runs(self, limit: int = 100) -> list[RunRecord]:
         runs = sorted(self._runs.values(), key=lambda r: r.updated, reverse=True)
         return [r.model_copy() for r in runs[:limit]]
+
+    # --- the node cache ------------------------------------------------------------------------
+
+    async def cache_get(self, namespace: str, key: str) -> str | None:
+        return await self._cache.cache_get(namespace, key)
+
+    async def cache_put(self, namespace: str, key: str, value_json: str, ttl: float | None) -> None:
+        await self._cache.cache_put(namespace, key, value_json, ttl)
+
+    async def cache_clear(self, namespace: str | None = None) -> int:
+        return await self._cache.cache_clear(namespace)

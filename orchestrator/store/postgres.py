@@ -64,7 +64,7 @@ __all__ = ["Lease", "PostgresStore"]
 
 __all__ = ["Lease", "PostgresStore"]
 
-_TABLE_NAMES = ("meta", "runs", "checkpoints", "pending", "events", "resumes")
+_TABLE_NAMES = ("meta", "runs", "checkpoints", "pending", "events", "resumes", "node_cache")
 
 # The layout of the SQLite store: runs get an integer key their other rows are stored under
 # (a 32-character run id repeated in every row and index entry costs more than the data).
@@ -103,6 +103,10 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS resumes (
     run BIGINT NOT NULL, task_id INTEGER NOT NULL, seq INTEGER NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (run, task_id, seq)
+);
+CREATE TABLE IF NOT EXISTS node_cache (
+    namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires DOUBLE PRECISION,
+    PRIMARY KEY (namespace, key)
 )
 """
 
@@ -897,6 +901,41 @@ class PostgresStore(Store):
             )
             rows = await cur.fetchall()
         return [run_from_row(r, self.where) for r in rows]
+
+    # --- the node cache: expiry by the server's clock, like leases ------------------------------
+
+    async def cache_get(self, namespace: str, key: str) -> str | None:
+        async with self._session(f"reading the node cache of {namespace!r}") as conn:
+            cur = await conn.execute(_CACHE_GET, {"namespace": namespace, "key": key})
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    async def cache_put(self, namespace: str, key: str, value_json: str, ttl: float | None) -> None:
+        params = {"namespace": namespace, "key": key, "value": value_json, "ttl": ttl}
+        async with self._session(f"writing the node cache of {namespace!r}") as conn:
+            await conn.execute(_CACHE_PUT, params)
+
+    async def cache_clear(self, namespace: str | None = None) -> int:
+        async with self._session("clearing the node cache") as conn:
+            if namespace is None:
+                cur = await conn.execute("DELETE FROM node_cache")
+            else:
+                cur = await conn.execute(
+                    "DELETE FROM node_cache WHERE namespace = %s", (namespace,)
+                )
+            return cur.rowcount
+
+
+_NOW = "extract(epoch FROM clock_timestamp())"
+_CACHE_GET = (
+    "SELECT value FROM node_cache WHERE namespace = %(namespace)s AND key = %(key)s "
+    f"AND (expires IS NULL OR expires > {_NOW})"
+)
+_CACHE_PUT = (
+    "INSERT INTO node_cache (namespace, key, value, expires) VALUES (%(namespace)s, %(key)s, "
+    f"%(value)s, {_NOW} + %(ttl)s::float8) ON CONFLICT (namespace, key) DO UPDATE SET "
+    "value = excluded.value, expires = excluded.expires"
+)
 
 
 def _lease(fence: Any) -> Lease | None:

@@ -80,7 +80,11 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE TABLE IF NOT EXISTS resumes (
     run INTEGER NOT NULL, task_id INTEGER NOT NULL, seq INTEGER NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (run, task_id, seq)
-)
+);
+CREATE TABLE IF NOT EXISTS node_cache (
+    namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires REAL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID
 """
 
 _LOW = (1 << 32) - 1
@@ -627,6 +631,40 @@ class SQLiteStore(Store):
                     self._event_seq.pop(run_id, None)
 
         await self._do(f"deleting {len(run_ids)} run(s)", work)
+
+    # --- the node cache ------------------------------------------------------------------------
+
+    async def cache_get(self, namespace: str, key: str) -> str | None:
+        def work(db: sqlite3.Connection) -> str | None:
+            row = db.execute(
+                "SELECT value FROM node_cache WHERE namespace = ? AND key = ? "
+                "AND (expires IS NULL OR expires > ?)",
+                (namespace, key, time.time()),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._do(f"reading the node cache of {namespace!r}", work)
+
+    async def cache_put(self, namespace: str, key: str, value_json: str, ttl: float | None) -> None:
+        expires = None if ttl is None else time.time() + ttl
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO node_cache (namespace, key, value, expires) VALUES (?,?,?,?) "
+                "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, "
+                "expires = excluded.expires",
+                (namespace, key, value_json, expires),
+            )
+
+        await self._do(f"writing the node cache of {namespace!r}", work)
+
+    async def cache_clear(self, namespace: str | None = None) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            if namespace is None:
+                return db.execute("DELETE FROM node_cache").rowcount
+            return db.execute("DELETE FROM node_cache WHERE namespace = ?", (namespace,)).rowcount
+
+        return await self._do("clearing the node cache", work)
 
     async def _reclaim(self) -> None:
         def work(db: sqlite3.Connection) -> None:
