@@ -26,7 +26,7 @@ from pydantic_core import PydanticSerializationError
 
 from .codec import Unkeepable, decode_value, encode_value, is_plain
 from .errors import InvalidGraphError
-from .records import DECODE_ERRORS, encode_writes, decode_writes
+from .records import DECODE_ERRORS, decode_writes, encode_writes
 from .run import Outcome, Task
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def decode_write(
     return Outcome(task, 1, decoded[-1], targets, pre=decoded[:-1] or None)
 
 
-# --- where entries live ----------------------------------------------------------------------------
+# --- where entries live ---------------------------------------------------------------
 
 
 class NodeCache(Protocol):

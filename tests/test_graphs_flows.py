@@ -1,7 +1,8 @@
 """Code-driven flows from ``graphs/``: the sequential pipeline, parallel analysis and research,
 the evaluator loop, reflection, debate, the supervisor with agents as tools (and with tools
-that call ``Runner.run``) and dynamic specialists. Each is run through the real ``agents.Runner`` with scripted models (exact path
-and state) and with the default offline model (the path the pattern is about)."""
+that call ``Runner.run``) and dynamic specialists. Each is run through the real
+``agents.Runner`` with scripted models (exact path and state) and with the default offline
+model (the path the pattern is about)."""
 
 from __future__ import annotations
 
