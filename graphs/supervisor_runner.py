@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agents import Agent, FunctionTool, Runner, function_tool
+from agents import Agent, Runner, Tool, function_tool
 from pydantic import BaseModel
 
 from orchestrator import END, START, CompiledGraph, Graph
@@ -45,7 +45,7 @@ Available workers:
 Break down complex requests and coordinate the team."""
 
 
-def worker_tools(team: Mapping[str, Agent[Any]]) -> list[FunctionTool]:
+def worker_tools(team: Mapping[str, Agent[Any]]) -> list[Tool]:
     """The supervisor's tools: each runs one worker with ``Runner.run``."""
 
     @function_tool

@@ -63,10 +63,11 @@ class ToolInterrupted(AgentsException):
         self.first = first
 
 
-def pausable(tool: FunctionTool, ex: Execution) -> FunctionTool:
-    """``tool`` as the node runs it: a ``ctx.interrupt()`` inside it stops the SDK's run at
-    this call (`ToolInterrupted`), and the output of a call that finishes is kept (in case
-    another call of the same turn interrupts)."""
+def pausable(tool: FunctionTool, outputs: dict[str, Any] | None = None) -> FunctionTool:
+    """``tool`` as the node runs it: a ``ctx.interrupt()`` inside it, or inside a run of a
+    nested agent it starts, stops the SDK's run at this call (`ToolInterrupted`); the output
+    of a call that finishes is kept in ``outputs`` (in case another call of the same turn
+    interrupts)."""
     wrapped = copy.copy(tool)  # the SDK rebinds the tool's failure handling to the copy
     inner = wrapped.on_invoke_tool
     started: dict[str, int] = {}  # call id -> the node's interrupt count when it started
@@ -76,15 +77,16 @@ def pausable(tool: FunctionTool, ex: Execution) -> FunctionTool:
         first = started[ctx.tool_call_id] = node.interrupts if node is not None else 0
         try:
             output = await inner(ctx, arguments)
-        except Interrupt as signal:  # a tool whose failure_error_function is None
+        except (Interrupt, ToolInterrupted) as signal:  # failure_error_function=None
             raise ToolInterrupted(signal.request, tool.name, ctx.tool_call_id, first) from signal
         finally:
             started.pop(ctx.tool_call_id, None)
-        ex.outputs[ctx.tool_call_id] = output
+        if outputs is not None:
+            outputs[ctx.tool_call_id] = output
         return output
 
     async def on_failure(ctx: RunContextWrapper[Any], error: Exception) -> Any:
-        if isinstance(error, Interrupt):  # the SDK would tell the model "an error occurred"
+        if isinstance(error, (Interrupt, ToolInterrupted)):  # not "an error occurred"
             call_id = str(getattr(ctx, "tool_call_id", ""))
             first = started.get(call_id, 0)
             raise ToolInterrupted(error.request, tool.name, call_id, first) from error

@@ -48,6 +48,7 @@ from agents.tool import FunctionToolResult
 from agents.tool_context import ToolContext
 from pydantic import BaseModel
 
+from .agent_pause import pausable
 from .context import run_setting
 from .models import Recorder, RecordingModel, RecordingProvider
 
@@ -511,17 +512,18 @@ class Scope:
         return RecordingModel(inner, self.recorder, name, agent, instance=model)
 
     def recorded(self, agent: Agent[Any], seen: dict[int, Agent[Any]]) -> Agent[Any]:
-        """``agent`` (and the agents it hands off to) with model instances recorded."""
+        """``agent`` (and the agents it hands off to) as a nested run runs it: model
+        instances recorded, tools pausable."""
         if id(agent) in seen:
             return seen[id(agent)]
         model = agent.model
+        # Its tools pause the node when they call ctx.interrupt(), as the node's own do.
+        tools = [pausable(t) if isinstance(t, FunctionTool) else t for t in agent.tools]
         if not isinstance(model, Model) or isinstance(model, RecordingModel):
-            if not any(isinstance(h, Agent) for h in agent.handoffs):
-                seen[id(agent)] = agent
-                return agent
-            copy = agent.clone()
+            copy = agent.clone(tools=tools)
         else:
-            copy = agent.clone(model=self._record(model, type(model).__name__, agent.name))
+            model = self._record(model, type(model).__name__, agent.name)
+            copy = agent.clone(model=model, tools=tools)
         seen[id(agent)] = copy
         copy.handoffs = [
             self.recorded(h, seen) if isinstance(h, Agent) else h for h in agent.handoffs

@@ -187,13 +187,13 @@ class LocalCache:
         self._entries: dict[str, dict[str, tuple[str, float | None]]] = {}
 
     async def cache_get(self, namespace: str, key: str) -> str | None:
-        entries = self._entries.get(namespace)
-        found = entries.get(key) if entries else None
+        entries = self._entries.get(namespace, {})
+        found = entries.get(key)
         if found is None:
             return None
         value, expires = found
         if expires is not None and expires <= self.clock():
-            del entries[key]  # type: ignore[union-attr]  # found means entries is a dict
+            del entries[key]
             return None
         return value
 

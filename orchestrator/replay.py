@@ -272,7 +272,10 @@ async def replay_recorded(
         rs.run_id = f"replay-{os.urandom(6).hex()}"
         rs.path = list(first.ran)
     rs.options = RunOptions(
-        graph=graph.name, recording=recording, resumes=await store.resumes(run_id)
+        graph=graph.name,
+        recording=recording,
+        resumes=await store.resumes(run_id),
+        graph_model=getattr(graph, "model", None),  # agents naming no model ask for it
     )
     with counting_live_calls() as live:
         result = await graph.continue_run(

@@ -19,7 +19,8 @@ from typing import Any
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-from agents import Agent, RunContextWrapper, function_tool
+import pytest
+from agents import Agent, RunContextWrapper, Runner, function_tool
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
 from orchestrator import AgentItem, Context, ModelCalled, RunStatus, node_context
@@ -235,6 +236,60 @@ async def test_a_streamed_agent_pauses_and_goes_on_the_same_way() -> None:
     assert done.state.answer == "Refunded 30 EUR."
     assert model.remaining_steps == 0
     assert sorted(log.read()) == ["ask:30", "ask:30", "note:A-17", "verdict:ok"]
+
+
+@pytest.mark.parametrize("nesting", ["as_tool", "Runner.run"])
+async def test_an_interrupt_in_a_nested_agents_tool_pauses_at_the_outer_tool_call(
+    nesting: str,
+) -> None:
+    asked: list[str] = []
+
+    @function_tool
+    def confirm(ctx: RunContextWrapper[Any], item: str) -> str:
+        """Confirm with a person."""
+        asked.append(item)
+        return f"person: {node_context(ctx).interrupt(f'ok {item}?')}"
+
+    def respond(call: Any) -> list[Any]:
+        outputs = [
+            i["output"]
+            for i in call.input
+            if isinstance(i, dict) and i.get("type") == "function_call_output"
+        ]
+        if outputs:
+            return [assistant_message(f"helper: {outputs[-1]}")]
+        return [function_call("confirm", '{"item": "the refund"}', call_id="c_confirm")]
+
+    helper = Agent(
+        name="Helper", tools=[confirm], model=ScriptedModel([ModelStep.respond(respond)] * 3)
+    )
+    if nesting == "as_tool":
+        tool = helper.as_tool(tool_name="ask_helper", tool_description="Ask the helper.")
+    else:
+
+        @function_tool
+        async def ask_helper(input: str) -> str:
+            """Ask the helper."""
+            return str((await Runner.run(helper, input)).final_output)
+
+        tool = ask_helper
+    lead_model = ScriptedModel(
+        [
+            [function_call("ask_helper", '{"input": "check"}', call_id="c_lead")],
+            [assistant_message("All set.")],
+        ]
+    )
+    graph = graph_from_agent(Agent(name="Lead", tools=[tool], model=lead_model))
+    store = MemoryStore()
+    paused = await graph.run({"messages": USER}, store=store)
+    request = paused.waiting[0].request
+    assert (request["request"], request["tool"]) == ("ok the refund?", "ask_helper")
+    done = await graph.resume(paused.run_id, "yes", store=store)
+    assert done.state.answer == "All set."
+    # The outer tool ran again, so the helper started over and got the answer this time.
+    assert asked == ["the refund", "the refund"]
+    assert ("output", "helper: person: yes") in conversation(done.state.messages)
+    assert lead_model.remaining_steps == 0
 
 
 async def test_recorded_replay_of_a_resumed_run_matches_without_a_model(tmp_path: Path) -> None:

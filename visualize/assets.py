@@ -26,6 +26,7 @@ section { margin-top: 16px; } h2 { font-size: 16px; margin: 0 0 8px; }
 .badge.waiting { background: #fef3c7; color: #92400e; }
 .badge.recovered { background: #ffedd5; color: #9a3412; }
 .badge.running { background: #dbeafe; color: #1e40af; }
+.badge.cached { background: #d1fae5; color: #065f46; }
 .error-box { margin-top: 10px; padding: 8px 12px; border-left: 4px solid var(--red);
   background: #fef2f2; white-space: pre-wrap; word-break: break-word; }
 .wait-box { margin-top: 10px; padding: 8px 12px; border-left: 4px solid var(--amber);
@@ -58,6 +59,7 @@ table.nodes tr.dimmed td { color: #94a3b8; }
   border: 1px solid var(--line); border-left: 4px solid var(--blue); border-radius: 6px;
   padding: 6px 10px; }
 .task.failed { border-left-color: var(--red); } .task.waiting { border-left-color: var(--amber); }
+.task.cached { background: #f0fdf4; }
 .task.recovered { border-left-color: var(--orange); } .task.more { border-left-color: #94a3b8;
   color: var(--muted); }
 .task.muted { opacity: .25; } .step.muted { display: none; }

@@ -75,6 +75,7 @@ _STATE_LOOK: dict[str, dict[str, str]] = {
     "fanout": {"penwidth": "2", "arrowhead": "normalnormal"},
     "dimmed": {"color": "#cbd5e1", "fontcolor": "#94a3b8", "fillcolor": "#f8fafc"},
     "visited": {"color": "#1d4ed8", "penwidth": "2.2"},
+    "cached": {"fillcolor": "#ecfdf5"},
     "taken": {"color": "#1d4ed8", "fontcolor": "#1d4ed8", "penwidth": "2.2"},
     "recovered": {"color": "#ea580c", "penwidth": "2.5"},
     "waiting": {"color": "#d97706", "fillcolor": "#fef3c7", "penwidth": "3"},

@@ -41,6 +41,7 @@ _CLASS_DEFS = {
     "breakpoint-after": "stroke:#be123c,stroke-width:2px,stroke-dasharray:2 2",
     "dimmed": "fill:#f8fafc,stroke:#cbd5e1,color:#94a3b8",
     "visited": "stroke:#1d4ed8,stroke-width:2px",
+    "cached": "fill:#ecfdf5",
     "recovered": "stroke:#ea580c,stroke-width:3px",
     "waiting": "fill:#fef3c7,stroke:#d97706,stroke-width:3px",
     "failed": "fill:#fee2e2,stroke:#dc2626,stroke-width:3px",

@@ -131,6 +131,7 @@ def _diagram(graph: Any, view: RunView | None) -> str:
             ("not taken", "#cbd5e1", "#f8fafc"),
             ("failed", "#dc2626", "#fee2e2"),
             ("waiting", "#d97706", "#fef3c7"),
+            ("cached", "#1d4ed8", "#ecfdf5"),
             ("error handled", "#ea580c", "#fff"),
             ("agent", "#6d28d9", "#ede9fe"),
             ("human", "#c2410c", "#fff7ed"),
@@ -173,6 +174,7 @@ def _node_table(graph: Any, view: RunView) -> str:
             f'<td class="num">{duration(stats.duration) if stats.visits else ""}</td>',
             f'<td class="num">{mean}</td>',
             f'<td class="num">{stats.retries or ""}</td>',
+            f'<td class="num">{stats.cached or ""}</td>',
             f'<td class="num">{f"{stats.tokens:,}" if stats.tokens else ""}</td>',
             f'<td><span class="badge {state}">{state}</span></td>' if state else "<td></td>",
         ]
@@ -180,7 +182,7 @@ def _node_table(graph: Any, view: RunView) -> str:
         rows.append(f'<tr class="pick{dimmed}" data-node="{_e(name)}">{"".join(cells)}</tr>')
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("node", "kind", "visits", "total time", "mean", "retries", "tokens", "")
+        for h in ("node", "kind", "visits", "total time", "mean", "retries", "cached", "tokens", "")
     )
     return (
         f'<section id="nodes"><h2>Nodes</h2><table class="nodes"><thead><tr>{head}</tr>'
@@ -254,13 +256,15 @@ def _task(
         width = min(100.0 - left, max(0.4, (task.duration or 0.0) / span * 100))
         bar = f'<div class="bar"><span style="left:{left:.2f}%;width:{width:.2f}%"></span></div>'
     body, summary = _task_body(task, reducers)
+    cached = " cached" if task.cached else ""
     return "".join(
         [
-            f'<article class="task {task.status}" data-node="{_e(task.node)}" '
+            f'<article class="task {task.status}{cached}" data-node="{_e(task.node)}" '
             f'data-task="{task.task_id}">',
             f'<header><span class="name">{_e(task.node)}</span><span class="kind">{_e(kind)}</span>'
             f'<span class="badge {task.status}">{task.status}</span>'
-            f'<span class="dur">{dur}</span></header>',
+            + ('<span class="badge cached">cached</span>' if task.cached else "")
+            + f'<span class="dur">{dur}</span></header>',
             bar,
             f"<details><summary>{_e(summary)}</summary>{body}</details>" if body else "",
             "</article>",
@@ -271,6 +275,9 @@ def _task(
 def _task_body(task: TaskRecord, reducers: Mapping[str, Any]) -> tuple[str, str]:
     parts: list[str] = []
     summary: list[str] = []
+    if task.cached:
+        parts.append('<div class="note">answered from the node cache: the node did not run</div>')
+        summary.append("cached")
     if task.error:
         parts.append(f'<div class="error-box">{_e(task.error)}</div>')
         summary.append("error")

@@ -13,6 +13,7 @@ from orchestrator.events import (
     Event,
     Interrupted,
     ModelCalled,
+    NodeCached,
     NodeFailed,
     NodeFinished,
     NodeRetried,
@@ -31,6 +32,7 @@ class NodeStats:
     visits: int = 0  # tasks started (the retries of one task count once)
     duration: float = 0.0  # seconds, summed over finished attempts
     retries: int = 0
+    cached: int = 0  # tasks its cache answered (the node did not run)
     width: int = 0  # most tasks of this node in one step (fan-out width)
     failed: str | None = None  # an unhandled failure the run ended with
     recovered: str | None = None  # the last failure an on_error edge took over
@@ -201,6 +203,8 @@ def _fold(events: Sequence[Event]) -> RunView:
                 open_failures[event.task_id] = (event.node, message)
         elif isinstance(event, NodeRetried):
             at(event.node).retries += 1
+        elif isinstance(event, NodeCached):
+            at(event.node).cached += 1
         elif isinstance(event, Interrupted):
             open_waits[event.task_id] = (event.node, event.request)
         elif isinstance(event, ModelCalled):

@@ -8,10 +8,11 @@ cluster entered through the subgraph node itself, and an agent used as a tool is
 Classes say what an element is (nodes: start, end, code, agent, join, subgraph, human,
 tool-agent; edges: normal, conditional, handoff, error, cap-exit, tool-link, parent-command (a
 subgraph's ``Command(graph=Command.PARENT)`` target, drawn like a handoff); fanout, capped,
-inner, breakpoint-before / breakpoint-after on a node the graph pauses at) and, with a run,
-what happened to it: every node is "visited" or "dimmed" and every edge
-"taken" or "dimmed" (inside a subgraph, where only the child's path is known, edges may be
-neither), plus "failed", "recovered" (an on_error edge took over), "waiting", "fanned-out".
+inner, breakpoint-before / breakpoint-after on a node the graph pauses at, cacheable on a node
+with a `CachePolicy`) and, with a run, what happened to it: every node is "visited" or
+"dimmed" and every edge "taken" or "dimmed" (inside a subgraph, where only the child's path is
+known, edges may be neither), plus "failed", "recovered" (an on_error edge took over),
+"waiting", "fanned-out", "cached" (its cache answered some of its tasks).
 """
 
 from __future__ import annotations
@@ -224,6 +225,8 @@ class _Builder:
             scene_node.classes.append("inner")
         if node.max_visits is not None:
             scene_node.classes.append("capped")
+        if node.cache is not None:
+            scene_node.classes.append("cacheable")
         if breakpoints:
             scene_node.classes.extend(f"breakpoint-{where}" for where in breakpoints)
             scene_node.details.append(f"breakpoint {' + '.join(breakpoints)}")
@@ -325,6 +328,9 @@ class _Builder:
             node.classes.append("fanned-out")
         if stats.retries:
             node.stats.append(f"retried {stats.retries}×")
+        if stats.cached:
+            node.stats.append(f"cached ×{stats.cached}")
+            node.classes.append("cached")
         if stats.tokens:
             node.stats.append(f"{stats.tokens:,} tokens")
         if stats.failed:
@@ -409,6 +415,9 @@ def _details(node: Node) -> list[str]:
         lines.append(f"retry ≤ {node.retry.max_attempts}")
     if node.timeout is not None:
         lines.append(f"timeout {node.timeout:g} s")
+    if node.cache is not None:
+        ttl = node.cache.ttl
+        lines.append("cache" if ttl is None else f"cache {ttl:g} s")
     return lines
 
 

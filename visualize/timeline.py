@@ -14,6 +14,7 @@ from orchestrator.events import (
     Event,
     Interrupted,
     ModelCalled,
+    NodeCached,
     NodeFailed,
     NodeFinished,
     NodeRetried,
@@ -31,6 +32,7 @@ class TaskRecord:
     step: int
     status: str = "running"  # done, failed, recovered, waiting, running
     attempts: int = 0
+    cached: bool = False  # answered from its node's cache: the node did not run
     at: float | None = None  # when its first attempt started (epoch seconds)
     duration: float | None = None  # of its finishing attempt
     update: Mapping[str, Any] | None = None
@@ -122,6 +124,8 @@ def build_timeline(events: Sequence[Event]) -> list[StepRecord]:
             task_of(event.step, event.node, event.task_id).retries.append(
                 f"attempt {event.attempt}: {event.error}"
             )
+        elif isinstance(event, NodeCached):
+            task_of(event.step, event.node, event.task_id).cached = True
         elif isinstance(event, Interrupted):
             task = task_of(event.step, event.node, event.task_id)
             task.status, task.request = "waiting", event.request

@@ -8,7 +8,7 @@ so ``orchestrator --help`` starts in a fraction of a second.
 from __future__ import annotations
 
 from ..source import load_graph
-from . import runs, scale, ui  # noqa: F401 - importing them registers their commands, in order
+from . import cache, runs, scale, ui  # noqa: F401 - importing them registers their commands
 from .app import CliError, app, main, parse_input, parse_value
 
 __all__ = ["CliError", "app", "load_graph", "main", "parse_input", "parse_value"]
