@@ -225,7 +225,10 @@ class AgentCall:
         """The agent as this node runs it: handoffs as transition tools, model recorded, hooks
         and guardrails as ``Runner`` would run them here."""
         agent = ex.original
-        tools = [pausable(t, ex.outputs) if isinstance(t, FunctionTool) else t for t in agent.tools]
+        tools = [
+            pausable(t, ex.outputs, ex.running) if isinstance(t, FunctionTool) else t
+            for t in agent.tools
+        ]
         for tool_name, (spec, node) in self.handoffs.items():
             tools.append(transition_tool(spec, node, tool_name, ex))
         behaviour = stop_on_transition(agent.tool_use_behavior, ex)

@@ -17,6 +17,7 @@ answer approves the held ones, so the SDK runs them again.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from typing import TYPE_CHECKING, Any
@@ -63,27 +64,44 @@ class ToolInterrupted(AgentsException):
         self.first = first
 
 
-def pausable(tool: FunctionTool, outputs: dict[str, Any] | None = None) -> FunctionTool:
+def pausable(
+    tool: FunctionTool,
+    outputs: dict[str, Any] | None = None,
+    running: dict[str, asyncio.Future[None]] | None = None,
+) -> FunctionTool:
     """``tool`` as the node runs it: a ``ctx.interrupt()`` inside it, or inside a run of a
     nested agent it starts, stops the SDK's run at this call (`ToolInterrupted`); the output
     of a call that finishes is kept in ``outputs`` (in case another call of the same turn
-    interrupts)."""
+    interrupts). ``running`` (shared by the tools of one node execution) holds the calls in
+    progress: an interrupting call waits for the turn's other calls to finish before it stops
+    the run, since the SDK would cancel them and they would run again on resume."""
     wrapped = copy.copy(tool)  # the SDK rebinds the tool's failure handling to the copy
     inner = wrapped.on_invoke_tool
     started: dict[str, int] = {}  # call id -> the node's interrupt count when it started
 
     async def invoke(ctx: ToolContext[Any], arguments: str) -> Any:
         node = _node()
-        first = started[ctx.tool_call_id] = node.interrupts if node is not None else 0
+        call_id = ctx.tool_call_id
+        first = started[call_id] = node.interrupts if node is not None else 0
+        finished: asyncio.Future[None] | None = None
+        if running is not None:
+            finished = running[call_id] = asyncio.get_running_loop().create_future()
         try:
             output = await inner(ctx, arguments)
+            if outputs is not None:
+                outputs[call_id] = output
+            return output
         except (Interrupt, ToolInterrupted) as signal:  # failure_error_function=None
-            raise ToolInterrupted(signal.request, tool.name, ctx.tool_call_id, first) from signal
+            if running is not None:
+                _settle(running, call_id, finished)  # a sibling that asks too does not wait
+                others = [f for f in running.values() if not f.done()]
+                if others:
+                    await asyncio.wait(others)  # their outputs are kept, not run again
+            raise ToolInterrupted(signal.request, tool.name, call_id, first) from signal
         finally:
-            started.pop(ctx.tool_call_id, None)
-        if outputs is not None:
-            outputs[ctx.tool_call_id] = output
-        return output
+            started.pop(call_id, None)
+            if running is not None:
+                _settle(running, call_id, finished)
 
     async def on_failure(ctx: RunContextWrapper[Any], error: Exception) -> Any:
         if isinstance(error, (Interrupt, ToolInterrupted)):  # not "an error occurred"
@@ -101,6 +119,15 @@ def pausable(tool: FunctionTool, outputs: dict[str, Any] | None = None) -> Funct
     set_function_tool_failure_error_function(wrapped, on_failure)
     wrapped.on_invoke_tool = invoke
     return wrapped
+
+
+def _settle(
+    running: dict[str, asyncio.Future[None]], call_id: str, done: asyncio.Future[None] | None
+) -> None:
+    if running.get(call_id) is done:
+        del running[call_id]
+    if done is not None and not done.done():
+        done.set_result(None)
 
 
 def _node() -> Context[Any] | None:

@@ -141,6 +141,7 @@ class Execution:
     last_input: list[Any] | None = None
     last_response: Any = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    running: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # calls under way
     #: The pause this execution goes on from (its request: the saved run state), if any.
     resumed: dict[str, Any] | None = None
 

@@ -116,3 +116,23 @@ def test_a_breakpoint_is_resumed_from_another_process(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     done = json.loads(second.stdout)
     assert done["status"] == "completed" and done["state"]["log"] == ["a", "b", "c"]
+
+
+async def test_a_breakpoint_given_to_the_run_is_drawn_where_the_stored_run_paused(
+    any_store: Store,
+) -> None:
+    import visualize
+    from tests.test_subgraph_interrupts import nodes
+
+    graph = chain().compile()  # no breakpoints of its own
+    await graph.run(store=any_store, run_id="per-run", interrupt_after=["b"])
+    stored = await graph.load("per-run", store=any_store)
+    assert "breakpoint-after" in visualize.to_mermaid(graph, stored)
+    assert "paused at a breakpoint: after b" in visualize.to_mermaid(graph, stored)
+    assert "breakpoint" not in visualize.to_mermaid(graph)  # the graph itself has none
+    if visualize.renderer_name() is not None:
+        drawn = nodes(visualize.to_svg(graph, stored))
+        assert "breakpoint-after" in drawn["b"].classes and "waiting" in drawn["b"].classes
+        assert not {"breakpoint-before", "breakpoint-after"} & drawn["a"].classes
+        report = visualize.report_html(graph, stored)
+        assert "paused at a breakpoint: after b" in report

@@ -14,6 +14,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -323,6 +325,53 @@ async def test_the_pause_keeps_the_agents_items_and_model_calls_in_the_events(
         ("message", None),
     ]
     assert sum(isinstance(e, ModelCalled) for e in loaded.events) == 2
+
+
+async def test_a_slow_sibling_call_finishes_before_the_pause_and_is_not_run_again(
+    tmp_path: Path,
+) -> None:
+    """The SDK cancels a turn's other tool calls when one fails; an interrupting call waits for
+    them instead, so their outputs are kept and the resumed agent does not run them again."""
+    log, asked = Log(), threading.Event()
+
+    @function_tool
+    def slow_note(text: str) -> str:
+        """Write a note on the case, slowly."""
+        asked.wait(5)  # still running when the other call asks (sync tools run in threads)
+        time.sleep(0.2)
+        log.add(f"note:{text}")
+        return "noted"
+
+    @function_tool
+    def ask_manager(ctx: RunContextWrapper[Context[Any]], amount: int) -> str:
+        """Ask the manager to approve a refund."""
+        log.add(f"ask:{amount}")
+        asked.set()
+        verdict = ctx.context.interrupt({"question": f"refund {amount} EUR?"})
+        log.add(f"verdict:{verdict}")
+        return f"manager: {verdict}"
+
+    def desk() -> Any:
+        model = ScriptedModel(
+            [
+                [
+                    function_call("slow_note", '{"text": "A-17"}', call_id="call_note"),
+                    function_call("ask_manager", '{"amount": 30}', call_id="call_ask"),
+                ],
+                [assistant_message("Refunded 30 EUR.")],
+            ]
+        )
+        agent = Agent(name="Refund Agent", model=model, tools=[slow_note, ask_manager])
+        return graph_from_agent(agent)
+
+    db = tmp_path / "runs.db"
+    paused = await desk().run({"messages": USER}, store=SQLiteStore(db))
+    assert paused.status is RunStatus.WAITING
+    assert log.read() == ["ask:30", "note:A-17"]
+    done = await desk().resume(paused.run_id, "yes", store=SQLiteStore(db))
+    assert done.state.answer == "Refunded 30 EUR."
+    assert log.read() == ["ask:30", "note:A-17", "ask:30", "verdict:yes"]
+    assert ("output", "noted") in conversation(done.state.messages)
 
 
 # --- across processes --------------------------------------------------------------------------

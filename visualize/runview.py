@@ -114,6 +114,14 @@ def read_run(run: Any) -> RunView:
     view = _fold(events)
     if not plain and not any(isinstance(e, NodeStarted) for e in events):
         _from_counts(view, run)  # a result that kept no events (the default): what it knows
+    elif not plain:
+        # A breakpoint emits no event of its own: the run's waiting list says where it paused.
+        for w in getattr(run, "waiting", None) or []:
+            request, node = getattr(w, "request", None), getattr(w, "node", None)
+            if isinstance(request, dict) and "breakpoint" in request and isinstance(node, str):
+                asked = view.nodes.setdefault(node, NodeStats()).waiting
+                if request not in asked:
+                    asked.append(request)
     if run_id is not None:
         view.run_id = str(run_id)
     if status is not None:

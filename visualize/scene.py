@@ -339,6 +339,15 @@ class _Builder:
         elif stats.waiting:
             node.classes.append("waiting")
             node.alert = "waiting for input: " + "; ".join(_request_text(r) for r in stats.waiting)
+            # A breakpoint the run was given (not the graph's) is drawn where the run paused.
+            for request in stats.waiting:
+                where = request.get("breakpoint") if isinstance(request, dict) else None
+                if where in ("before", "after") and f"breakpoint-{where}" not in node.classes:
+                    node.classes.append(f"breakpoint-{where}")
+            if all(isinstance(r, dict) and "breakpoint" in r for r in stats.waiting):
+                node.alert = "paused at a breakpoint: " + "; ".join(
+                    _request_text(r) for r in stats.waiting
+                )
         elif stats.recovered:
             node.classes.append("recovered")
             node.alert = f"✖ handled: {stats.recovered}"
@@ -476,6 +485,8 @@ def _request_text(request: Any) -> str:
                 "; ".join(f"{a.get('node')}: {_request_text(a.get('request'))}" for a in asks),
                 120,
             )
+    if isinstance(request, dict) and "breakpoint" in request and "node" in request:
+        return f"{request['breakpoint']} {request['node']}"
     if isinstance(request, dict) and "prompt" in request:
         request = request["prompt"] or request.get("node", "")
     return one_line(request, 120)
