@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -94,6 +95,15 @@ class Hooks(Protocol):
 Gate = Callable[
     [RunState, int, list[Outcome], list[tuple[str, Mapping[str, Any]]]], Awaitable[None]
 ]
+
+
+#: Tasks in a step from which its sync work (the sync tasks run on the spot, the barrier)
+#: runs with the garbage collector paused. A wide step makes objects (tasks, outcomes, writes,
+#: the next step's tasks) faster than the collector's thresholds expect, and each full
+#: collection walks the whole heap: a fan-out would cost more per task the wider it is. The
+#: collector is on again before async tasks are awaited (agent calls, async steps), and
+#: however the sync part ends.
+_WIDE = 256
 
 
 class Scheduler:
@@ -203,9 +213,18 @@ class Scheduler:
                         writes = self._barrier_one(rs, step, outcome, emit)
                     else:
                         writes = self._barrier(rs, step, outcomes, emit)
-                else:
+                elif len(tasks) < _WIDE or not gc.isenabled():
                     outcomes = await self._run_all(rs, step, tasks, deps, emit, concurrency, hooks)
                     writes = self._barrier(rs, step, outcomes, emit)
+                else:
+                    gc.disable()  # see _WIDE
+                    try:
+                        outcomes = await self._run_all(
+                            rs, step, tasks, deps, emit, concurrency, hooks, wide=True
+                        )
+                        writes = self._barrier(rs, step, outcomes, emit)
+                    finally:
+                        gc.enable()
                 if writes is None:
                     break
                 if hooks is not None:
@@ -433,7 +452,10 @@ class Scheduler:
         emit: Emit,
         concurrency: int | None,
         hooks: Hooks | None,
+        wide: bool = False,
     ) -> list[Outcome]:
+        """Run a step's tasks (those not kept from before a pause); ``wide``: the collector
+        is paused (see `_WIDE`), and is on again while async tasks are awaited."""
         pending = rs.pending
         todo = [t for t in tasks if t.id not in pending]
         run = self._run_task
@@ -470,24 +492,43 @@ class Scheduler:
         done: list[Outcome]
         if not todo:
             done = []
-        elif len(todo) == 1:
-            done = [await run(rs, step, todo[0], deps, emit)]
-        elif concurrency is not None and len(todo) > concurrency:
-            gate = asyncio.Semaphore(concurrency)
-
-            async def gated(task: Task) -> Outcome:
-                async with gate:
-                    return await run(rs, step, task, deps, emit)
-
-            done = await asyncio.gather(*(gated(t) for t in todo))
+        elif wide:
+            gc.enable()
+            try:
+                done = await self._gather(rs, step, todo, deps, emit, concurrency, run)
+            finally:
+                gc.disable()
         else:
-            done = await asyncio.gather(*(run(rs, step, t, deps, emit) for t in todo))
+            done = await self._gather(rs, step, todo, deps, emit, concurrency, run)
         if not pending and inline is None:
             return done
         by_id = {o.task.id: o for o in done}
         if inline is not None:
             by_id.update(inline)
         return [by_id[t.id] if t.id in by_id else pending[t.id] for t in tasks]
+
+    @staticmethod
+    async def _gather(
+        rs: RunState,
+        step: int,
+        todo: list[Task],
+        deps: Any,
+        emit: Emit,
+        concurrency: int | None,
+        run: Callable[[RunState, int, Task, Any, Emit], Awaitable[Outcome]],
+    ) -> list[Outcome]:
+        """Await ``todo`` side by side, at most ``concurrency`` at a time."""
+        if len(todo) == 1:
+            return [await run(rs, step, todo[0], deps, emit)]
+        if concurrency is not None and len(todo) > concurrency:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def gated(task: Task) -> Outcome:
+                async with gate:
+                    return await run(rs, step, task, deps, emit)
+
+            return await asyncio.gather(*(gated(t) for t in todo))
+        return await asyncio.gather(*(run(rs, step, t, deps, emit) for t in todo))
 
     # --- one task ------------------------------------------------------------------------
     # Hot path: events and records are built positionally (see events.py).

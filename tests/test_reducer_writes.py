@@ -16,6 +16,7 @@ from orchestrator import (
     START,
     Graph,
     RunStatus,
+    Send,
     StateValidationError,
     append,
     extend,
@@ -184,3 +185,45 @@ def test_building_a_graph_reads_each_node_signature_once(monkeypatch: Any) -> No
         g.add_edge(f"n{i}", f"n{i + 1}")
     g.add_edge("n49", END).compile()
     assert len([c for c in calls if c in steps]) == 50
+
+
+async def test_a_wide_step_leaves_the_garbage_collector_as_it_found_it(any_store: Store) -> None:
+    """A step of many tasks runs its sync part with the collector paused (the cost per task
+    stays flat); awaited tasks run with it on, and it is on again however the step ends."""
+    import asyncio
+    import gc
+
+    seen: list[bool] = []
+
+    class Wide(BaseModel):
+        ints: Annotated[list[int], append] = []
+
+    def fan(state: Wide) -> list[Send]:
+        return [Send("sync", i) for i in range(300)] + [Send("waits", 0)]
+
+    def sync(state: Wide, ctx: Any) -> dict[str, Any]:
+        if ctx.payload == 299 and state.ints == [-1]:
+            return {"ints": "not an int"}  # the barrier refuses it: the run fails there
+        return {"ints": ctx.payload}
+
+    async def waits(state: Wide) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        seen.append(gc.isenabled())
+        return {}
+
+    g = Graph(Wide, name="wide")
+    g.add_node("sync", sync).add_node("waits", waits)
+    g.add_route(START, fan, ["sync", "waits"]).add_edge("sync", END).add_edge("waits", END)
+    graph = g.compile()
+    done = await graph.run(store=any_store)
+    assert done.status is RunStatus.COMPLETED and len(done.state.ints) == 300
+    assert seen == [True] and gc.isenabled()
+    with pytest.raises(StateValidationError, match="node 'sync' .* field 'ints'"):
+        await graph.run({"ints": [-1]}, store=any_store)
+    assert gc.isenabled()
+    gc.disable()  # a program that runs with the collector off keeps it off
+    try:
+        await graph.run(store=any_store)
+        assert not gc.isenabled() and seen[-1] is False
+    finally:
+        gc.enable()
