@@ -15,6 +15,7 @@ from .events import (
     EdgeTaken,
     Event,
     Interrupted,
+    NodeCached,
     NodeFailed,
     NodeFinished,
     NodeRetried,
@@ -28,6 +29,7 @@ class Progress:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self._streaming: tuple[int, str] | None = None  # the task and agent streaming now
+        self._cached: set[int] = set()  # tasks answered from their node's cache
 
     def __enter__(self) -> Progress:
         return self
@@ -49,9 +51,16 @@ class Progress:
     def show(self, event: Event) -> None:
         if isinstance(event, StepStarted):
             self._line(f"step {event.step}: {', '.join(event.tasks)}", "dim")
+        elif isinstance(event, NodeCached):
+            self._cached.add(event.task_id)
         elif isinstance(event, NodeFinished):
             fields = ", ".join(event.update) or "no change"
-            self._line(f"  ✓ {event.node} ({event.duration * 1000:.0f} ms): {fields}", "green")
+            if event.task_id in self._cached:
+                self._cached.discard(event.task_id)
+                self._line(f"  ✓ {event.node} (cached, not run): {fields}", "green")
+            else:
+                took = f"{event.duration * 1000:.0f} ms"
+                self._line(f"  ✓ {event.node} ({took}): {fields}", "green")
         elif isinstance(event, NodeFailed):
             then = " -> on_error" if event.handled else ""
             self._line(f"  ✗ {event.node}: {event.error_type}: {_cut(event.error)}{then}", "red")

@@ -467,6 +467,17 @@ def test_the_cache_outlives_the_process_and_the_cli_clears_it(tmp_path: Path) ->
     ran = tmp_path / "ran.log"
     assert ran.read_text() == "x\n"  # the second process found the first one's write
     assert runs[0]["state"] == runs[1]["state"] == {"topic": "x", "notes": ["about x"]}
+    # The command line says which tasks the cache answered, live and for the stored run.
+    live = _cli("run", target, "--store", db, "--input", '{"topic": "x"}')
+    assert live.returncode == 0 and "✓ look (cached, not run): notes" in live.stderr
+    shown = _cli("show", runs[1]["run_id"], "--store", db)
+    assert shown.returncode == 0 and "look (cached)" in shown.stdout
+    first = _cli("show", runs[0]["run_id"], "--store", db, "--json")
+    second = _cli("show", runs[1]["run_id"], "--store", db, "--json")
+    cached_per_step = [
+        [step["cached"] for step in json.loads(out.stdout)["steps"]] for out in (first, second)
+    ]
+    assert cached_per_step == [[[], []], [[], ["look"]]]
 
     cleared = _cli("cache", "clear", target, "--node", "look", "--store", db)
     assert cleared.returncode == 0, cleared.stderr

@@ -240,8 +240,11 @@ def show(
     from ..records import decode_event
 
     usage: dict[str, dict[str, int]] = {}
+    cached: dict[int, list[str]] = {}  # step -> nodes answered from the node cache
     for data in events:
-        if data.get("type") == "ModelCalled":
+        if data.get("type") == "NodeCached":
+            cached.setdefault(int(data.get("step", 0)), []).append(str(data.get("node")))
+        elif data.get("type") == "ModelCalled":
             event = decode_event(run_id, data, opened.where)
             assert isinstance(event, ModelCalled)
             node = usage.setdefault(event.node, {})
@@ -258,6 +261,7 @@ def show(
                         {
                             "step": v.step,
                             "ran": v.ran,
+                            "cached": cached.get(v.step, []),
                             "writes": [[n, u] for n, u in v.writes],
                             "edit": v.edit,
                         }
@@ -268,6 +272,7 @@ def show(
                         {
                             "step": c.step,
                             "ran": c.ran,
+                            "cached": cached.get(c.step, []),
                             "fields": [[n, sorted(u)] for _, n, u in c.writes],
                         }
                         for c in checkpoints
@@ -298,11 +303,14 @@ def show(
                 f"{n}: " + ", ".join(f"{k}={_shown(v, limit)}" for k, v in u.items())
                 for n, u in view.writes
             )
-            table.add_row(str(view.step), _ran(view.ran, view.edit, view.state, limit), writes)
+            ran = _ran(_marked(view.ran, cached.get(view.step)), view.edit, view.state, limit)
+            table.add_row(str(view.step), ran, writes)
     else:
         for c in checkpoints:
             writes = "; ".join(f"{n}: {', '.join(u)}" for _, n, u in c.writes)
-            table.add_row(str(c.step), _ran(c.ran, c.edit, None, 80), writes)
+            table.add_row(
+                str(c.step), _ran(_marked(c.ran, cached.get(c.step)), c.edit, None, 80), writes
+            )
         console.print("(field names only: give --graph module:attribute for the values)")
     console.print(table, markup=False)
     if usage:
@@ -594,6 +602,20 @@ def demo(
     typer.echo(
         f"replay it: orchestrator replay {result.run_id} --mode recorded --store {opened.where}"
     )
+
+
+def _marked(ran: list[str], cached: list[str] | None) -> list[str]:
+    """The nodes of a step, those its node cache answered marked so."""
+    if not cached:
+        return ran
+    left = list(cached)
+    marked = []
+    for name in ran:
+        if name in left:
+            left.remove(name)
+            name = f"{name} (cached)"
+        marked.append(name)
+    return marked
 
 
 def _ran(ran: list[str], edit: dict[str, Any] | None, state: Any, limit: int | None) -> str:
