@@ -70,10 +70,11 @@ def counting_live_calls() -> Iterator[LiveCalls]:
     """Count every request that reaches a model inside (recorded replay: there must be none).
 
     Counted where requests really go out, below every recording wrapper: the built-in offline
-    model's calls, and the HTTP requests of the openai clients the Agents SDK makes (its
-    shared HTTP client), so a model call that bypasses the recording is seen too.
+    model's calls, and every HTTP request of every openai client (the SDK's own, a model made
+    with a client of its own, a client the code set with ``set_default_openai_client``), so a
+    model call that bypasses the recording is seen too.
     """
-    _watch_sdk_http_client()
+    _watch_openai_clients()
     counter = LiveCalls()
     token = _COUNTING.set(counter)
     try:
@@ -91,6 +92,46 @@ def reached_model() -> None:
 
     ctx = _CURRENT.get()
     counter.calls.append((ctx.node, ctx.step) if ctx is not None else (None, None))
+
+
+_WATCHED = False
+
+
+def _watch_openai_clients() -> None:
+    """Count each request an openai client sends (every attempt), whichever client it is.
+
+    The openai clients send every attempt through their base class's ``_send_request``; it is
+    wrapped once, and the wrapper costs a context variable lookup when nothing is counted.
+    Without that method (another openai version) the requests of the HTTP client the SDK's
+    ``OpenAIProvider`` clients share are counted instead."""
+    global _WATCHED
+    if _WATCHED:
+        return
+    import sys
+
+    if "openai" not in sys.modules and "agents" not in sys.modules:
+        return
+    from openai import _base_client
+
+    sync_base = getattr(_base_client, "SyncAPIClient", None)
+    async_base = getattr(_base_client, "AsyncAPIClient", None)
+    if not all(hasattr(c, "_send_request") for c in (sync_base, async_base)):
+        _watch_sdk_http_client()
+        return
+    send_async = async_base._send_request  # type: ignore[union-attr]
+    send_sync = sync_base._send_request  # type: ignore[union-attr]
+
+    async def counted_async(self: Any, request: Any, **kwargs: Any) -> Any:
+        reached_model()
+        return await send_async(self, request, **kwargs)
+
+    def counted_sync(self: Any, request: Any, **kwargs: Any) -> Any:
+        reached_model()
+        return send_sync(self, request, **kwargs)
+
+    async_base._send_request = counted_async  # type: ignore[union-attr]
+    sync_base._send_request = counted_sync  # type: ignore[union-attr]
+    _WATCHED = True
 
 
 async def _on_request(request: Any) -> None:

@@ -1,5 +1,5 @@
 """Recorded replay counts model requests where they go out (the offline model's calls, the HTTP
-requests of the SDK's openai clients), below every recording wrapper: code that calls a model
+requests of every openai client), below every recording wrapper: code that calls a model
 around the recording makes the replay report ``model_calls > 0``, a "live model call"
 divergence and a note naming the node, never a clean match."""
 
@@ -86,3 +86,62 @@ async def test_an_http_request_around_the_recording_is_counted_and_reported(
         assert len(srv.requests) == 2  # the replay did reach the server
     assert report.model_calls == 1
     assert report.reason == "live model call"
+
+
+def own_client_model(base_url: str) -> RunConfig:
+    from agents import OpenAIChatCompletionsModel
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=base_url, api_key="unused")
+    return RunConfig(
+        model=OpenAIChatCompletionsModel("helper-model", client), tracing_disabled=True
+    )
+
+
+def own_client_provider(base_url: str) -> RunConfig:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=base_url, api_key="unused")
+    provider = OpenAIProvider(openai_client=client, use_responses=False)
+    return RunConfig(model_provider=provider, tracing_disabled=True)
+
+
+@pytest.mark.parametrize("make", [own_client_model, own_client_provider], ids=["model", "provider"])
+async def test_a_request_of_an_openai_client_of_its_own_is_counted_too(
+    tmp_path: Path, make: Any
+) -> None:
+    """The helper's model has an openai client the user made (not the SDK's shared one)."""
+    with ChatServer(responses=["from the server"] * 2) as srv:
+        config = make(srv.base_url)
+        store = SQLiteStore(tmp_path / "runs.db")
+        run = await desk(config).run({"messages": USER}, store=store)
+        assert len(srv.requests) == 1
+        report = await desk(config).replay(run.run_id, store=store)
+        assert len(srv.requests) == 2
+    assert report.model_calls == 1 and not report.matched
+    assert (report.reason, report.diverged_at) == ("live model call", 1)
+    assert "node 'lead' at step 1" in report.notes[-1]
+
+
+async def test_a_default_openai_client_set_in_code_is_counted_too(tmp_path: Path) -> None:
+    from agents import set_default_openai_api, set_default_openai_client
+    from agents.models import _openai_shared
+    from openai import AsyncOpenAI
+
+    before = (
+        _openai_shared.get_default_openai_client(),
+        _openai_shared.get_use_responses_by_default(),
+    )
+    with ChatServer(responses=["from the server"] * 2) as srv:
+        set_default_openai_client(AsyncOpenAI(base_url=srv.base_url, api_key="unused"))
+        set_default_openai_api("chat_completions")
+        try:
+            config = RunConfig(model_provider=OpenAIProvider(), tracing_disabled=True)
+            store = SQLiteStore(tmp_path / "runs.db")
+            run = await desk(config).run({"messages": USER}, store=store)
+            report = await desk(config).replay(run.run_id, store=store)
+            assert len(srv.requests) == 2
+        finally:
+            _openai_shared.set_default_openai_client(before[0])
+            _openai_shared.set_use_responses_by_default(before[1])
+    assert report.model_calls == 1 and report.reason == "live model call"
