@@ -71,6 +71,7 @@ from .models import (
 )
 from .node import Command, Node, NodeKind, RetryPolicy
 from .reducers import extend
+from .tracing import gate_openai_export
 from .transport import DEFAULT_AGENT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -683,3 +684,8 @@ def _snake(name: str) -> str:
     import re
 
     return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower() or "agent"
+
+
+# The SDK's exporter to OpenAI sees only traces whose key is for OpenAI's own endpoint, from
+# the moment agent nodes can exist (see `orchestrator.tracing.openai_export_allowed`).
+gate_openai_export()

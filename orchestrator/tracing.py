@@ -179,19 +179,39 @@ def _finish(item: Any) -> None:
 
 
 def openai_export_allowed() -> bool:
-    """Whether traces may go to OpenAI: there is a key, and it is for OpenAI's own endpoint
-    (``OPENAI_BASE_URL`` unset or ``api.openai.com``), and tracing is not turned off. With a
-    placeholder key for a local server nothing is sent anywhere."""
-    if not os.environ.get("OPENAI_API_KEY"):
+    """Whether traces may go to OpenAI: there is a key, and it is for OpenAI's own endpoint.
+
+    The key is the one set in code for the SDK's exporter (``set_tracing_export_api_key``,
+    ``set_default_openai_key``, ``set_default_openai_client``), else ``OPENAI_API_KEY``. It is
+    not for OpenAI when it is the key of a default openai client set in code for another host,
+    or when ``OPENAI_BASE_URL`` names another host (and no default client for OpenAI's own
+    endpoint was set). With a placeholder key for a local server nothing is sent anywhere."""
+    from agents.models import _openai_shared
+    from agents.tracing.processors import default_exporter
+
+    env_key = os.environ.get("OPENAI_API_KEY")
+    key = getattr(default_exporter(), "_api_key", None) or env_key
+    if not key:
         return False
+    client = _openai_shared.get_default_openai_client()
+    if client is not None:
+        ours = _is_openai(str(client.base_url))
+        if client.api_key == key or ours:
+            return ours
     base = os.environ.get("OPENAI_BASE_URL")
-    return not base or urlparse(base).hostname == "api.openai.com"
+    return not base or _is_openai(base)
+
+
+def _is_openai(url: str) -> bool:
+    return urlparse(url).hostname == "api.openai.com"
 
 
 def gate_openai_export() -> None:
     """Put the SDK's default processor (its exporter to OpenAI) behind `openai_export_allowed`
-    (checked at every run: processors set since are gated too); processors the user
-    registered are left as they are."""
+    (checked at every trace); processors the user registered are left as they are. Done when
+    `orchestrator.agent` is imported (before any agent node can be built, so a trace the user
+    opens around a graph run is gated too) and again at every traced run (in case the
+    processors were set again since)."""
     from agents.tracing import get_trace_provider, set_trace_processors
     from agents.tracing.processors import default_processor
 

@@ -224,3 +224,79 @@ async def test_export_to_openai_with_a_key_for_openais_endpoint(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     await desk().run({"messages": USER})
     assert exporter.traces == ["support desk"] and exporter.spans > 0
+
+
+@pytest.fixture
+def code_keys() -> Iterator[None]:
+    """Restores the exporter's key and the default openai client a test sets in code."""
+    from agents.models import _openai_shared
+    from agents.tracing.processors import default_exporter
+
+    key, client = default_exporter()._api_key, _openai_shared.get_default_openai_client()
+    yield
+    default_exporter()._api_key = key
+    _openai_shared.set_default_openai_client(client)  # type: ignore[arg-type]
+
+
+async def test_export_with_a_key_set_in_code_for_openai(
+    exporter: Exporter, code_keys: None
+) -> None:
+    from agents import set_default_openai_key
+
+    set_default_openai_key("sk-test")  # the SDK's own way; no OPENAI_API_KEY in the environment
+    await desk().run({"messages": USER})
+    assert exporter.traces == ["support desk"]
+
+
+async def test_no_export_with_the_key_of_a_default_client_for_another_server(
+    exporter: Exporter, traces: Memory, code_keys: None
+) -> None:
+    from agents import set_default_openai_client
+    from openai import AsyncOpenAI
+
+    set_default_openai_client(AsyncOpenAI(base_url="http://127.0.0.1:8000/v1", api_key="local"))
+    await desk().run({"messages": USER})
+    assert [t.name for t in traces.traces] == ["support desk"] and exporter.traces == []
+
+
+GATED_FROM_THE_START = """
+import asyncio, json
+from agents import trace
+from agents.tracing import get_trace_provider
+from orchestrator.agent import graph_from_agent  # building agent nodes gates the exporter
+from orchestrator.tracing import OpenAIExport
+from tests.test_agent_tracing import USER, Exporter, desk
+
+graph = desk()
+(gate,) = [p for p in get_trace_provider()._multi_processor._processors if isinstance(p, OpenAIExport)]
+gate.inner = fake = Exporter()
+
+async def main():
+    with trace("nightly batch"):  # opened before any graph run
+        await graph.run({"messages": USER})
+
+asyncio.run(main())
+print(json.dumps(fake.traces))
+"""
+
+
+def test_a_trace_opened_before_the_first_graph_run_is_gated_too(tmp_path: Any) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "x"}
+    env.pop("OPENAI_AGENTS_DISABLE_TRACING", None)
+    done = subprocess.run(
+        [sys.executable, "-c", GATED_FROM_THE_START],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
