@@ -268,7 +268,8 @@ from orchestrator.tracing import OpenAIExport
 from tests.test_agent_tracing import USER, Exporter, desk
 
 graph = desk()
-(gate,) = [p for p in get_trace_provider()._multi_processor._processors if isinstance(p, OpenAIExport)]
+chain = get_trace_provider()._multi_processor._processors
+(gate,) = [p for p in chain if isinstance(p, OpenAIExport)]
 gate.inner = fake = Exporter()
 
 async def main():
