@@ -213,18 +213,18 @@ class Scheduler:
                         writes = self._barrier_one(rs, step, outcome, emit)
                     else:
                         writes = self._barrier(rs, step, outcomes, emit)
-                elif len(tasks) < _WIDE or not gc.isenabled():
-                    outcomes = await self._run_all(rs, step, tasks, deps, emit, concurrency, hooks)
-                    writes = self._barrier(rs, step, outcomes, emit)
                 else:
-                    gc.disable()  # see _WIDE
+                    wide = len(tasks) >= _WIDE and gc.isenabled()
+                    if wide:
+                        gc.disable()  # see _WIDE
                     try:
                         outcomes = await self._run_all(
-                            rs, step, tasks, deps, emit, concurrency, hooks, wide=True
+                            rs, step, tasks, deps, emit, concurrency, hooks, wide
                         )
                         writes = self._barrier(rs, step, outcomes, emit)
                     finally:
-                        gc.enable()
+                        if wide:
+                            gc.enable()
                 if writes is None:
                     break
                 if hooks is not None:

@@ -182,22 +182,19 @@ def openai_export_allowed() -> bool:
     """Whether traces may go to OpenAI: there is a key, and it is for OpenAI's own endpoint.
 
     The key is the one set in code for the SDK's exporter (``set_tracing_export_api_key``,
-    ``set_default_openai_key``, ``set_default_openai_client``), else ``OPENAI_API_KEY``. It is
-    not for OpenAI when it is the key of a default openai client set in code for another host,
-    or when ``OPENAI_BASE_URL`` names another host (and no default client for OpenAI's own
-    endpoint was set). With a placeholder key for a local server nothing is sent anywhere."""
+    ``set_default_openai_key``, ``set_default_openai_client``), else ``OPENAI_API_KEY``. The
+    key of a default openai client set in code is for that client's host; any other key is
+    for ``OPENAI_BASE_URL`` (unset: OpenAI). With a placeholder key for a local server nothing
+    is sent anywhere."""
     from agents.models import _openai_shared
     from agents.tracing.processors import default_exporter
 
-    env_key = os.environ.get("OPENAI_API_KEY")
-    key = getattr(default_exporter(), "_api_key", None) or env_key
+    key = getattr(default_exporter(), "_api_key", None) or os.environ.get("OPENAI_API_KEY")
     if not key:
         return False
     client = _openai_shared.get_default_openai_client()
-    if client is not None:
-        ours = _is_openai(str(client.base_url))
-        if client.api_key == key or ours:
-            return ours
+    if client is not None and client.api_key == key:
+        return _is_openai(str(client.base_url))
     base = os.environ.get("OPENAI_BASE_URL")
     return not base or _is_openai(base)
 

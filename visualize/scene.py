@@ -338,16 +338,19 @@ class _Builder:
             node.alert = f"✖ {stats.failed}"
         elif stats.waiting:
             node.classes.append("waiting")
-            node.alert = "waiting for input: " + "; ".join(_request_text(r) for r in stats.waiting)
             # A breakpoint the run was given (not the graph's) is drawn where the run paused.
-            for request in stats.waiting:
-                where = request.get("breakpoint") if isinstance(request, dict) else None
-                if where in ("before", "after") and f"breakpoint-{where}" not in node.classes:
+            stops = [
+                r["breakpoint"] for r in stats.waiting if isinstance(r, dict) and "breakpoint" in r
+            ]
+            for where in dict.fromkeys(stops):
+                if f"breakpoint-{where}" not in node.classes:
                     node.classes.append(f"breakpoint-{where}")
-            if all(isinstance(r, dict) and "breakpoint" in r for r in stats.waiting):
-                node.alert = "paused at a breakpoint: " + "; ".join(
-                    _request_text(r) for r in stats.waiting
-                )
+            label = (
+                "paused at a breakpoint"
+                if len(stops) == len(stats.waiting)
+                else "waiting for input"
+            )
+            node.alert = f"{label}: " + "; ".join(_request_text(r) for r in stats.waiting)
         elif stats.recovered:
             node.classes.append("recovered")
             node.alert = f"✖ handled: {stats.recovered}"
