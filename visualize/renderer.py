@@ -4,8 +4,10 @@ package), so SVG works after a plain ``pip install``. PNG needs the system ``dot
 
 from __future__ import annotations
 
+import html
 import importlib
 import importlib.util
+import re
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +39,46 @@ def svg_from_dot(source: str) -> str:
     render = _wasm_renderer()
     if render is None:
         raise RendererUnavailable("svg")
-    return render(source).decode("utf-8")
+    return render(plain_labels(source)).decode("utf-8")
+
+
+def plain_labels(source: str) -> str:
+    """``source`` with each HTML label (``label=<...>``) turned into a plain one, line for line.
+
+    The WebAssembly build of Graphviz has no HTML-label parser and would draw such a node with
+    its id alone, losing its details, counts and errors; plain text keeps them (bold and
+    colours go). Text inside an HTML label is entity-escaped, so every ``<``/``>`` there is a
+    tag and the label ends where they balance.
+    """
+    out: list[str] = []
+    at = 0
+    for found in _HTML_LABEL.finditer(source):
+        if found.start() < at or found.group(1) is None:
+            continue  # inside a label already turned, or a quoted string
+        start = found.end() - 1  # the label's opening "<"
+        depth, end = 0, start
+        while end < len(source):
+            depth += {"<": 1, ">": -1}.get(source[end], 0)
+            end += 1
+            if depth == 0:
+                break
+        inner = source[start + 1 : end - 1]
+        lines = _BREAK.split(inner)
+        text = "\\n".join(_dot_text(html.unescape(_TAG.sub("", line))) for line in lines)
+        out += [source[at:start], f'"{text}"']
+        at = end
+    out.append(source[at:])
+    return "".join(out)
+
+
+# A quoted string (skipped whole, so text in it is never read as a label) or an HTML label's start.
+_HTML_LABEL = re.compile(r'"(?:[^"\\]|\\.)*"|\b(label)\s*=\s*<', re.DOTALL)
+_BREAK = re.compile(r"<BR\s*/?>", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def png_from_dot(source: str) -> bytes:
