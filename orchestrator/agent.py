@@ -26,9 +26,7 @@ from agents import (
     Runner,
     handoff,
 )
-from agents.items import (
-    RunItem,
-)
+from agents.items import RunItem
 from pydantic import BaseModel
 
 from .agent_items import as_text, report_inputs, report_items
@@ -353,6 +351,13 @@ class AgentCall:
             "conversation_id": sdk.conversation_id,
         }
         saved = await resumed_state(agent, ctx, sdk_context, ex)
+        if saved is not None and sdk.session is None and "history" in (ex.resumed or {}):
+            problem = ValueError(
+                "the agent paused at a tool call with an SDK session, which holds its "
+                "conversation: resume with the same session (resume(..., session=...), or "
+                "the node's session=)"
+            )
+            raise AgentRunError(self.name, user_agent.name, problem)
         run_input: Any = saved if saved is not None else items
         paused: ToolInterrupted | None = None
         token = SCOPE.set(Scope(recorder, base_provider, config, nested, agent))
@@ -410,7 +415,7 @@ class AgentCall:
             # the answer lets the agent go on from there (the tool runs again and gets it).
             try:
                 request, turn = await interrupt_request(
-                    self.name, agent, paused, ex, sdk_context, remaining
+                    self.name, agent, paused, ex, sdk_context, remaining, sdk.session
                 )
             except Exception as exc:
                 raise AgentRunError(self.name, user_agent.name, exc) from exc
@@ -419,13 +424,18 @@ class AgentCall:
                     ctx, user_agent.name, (ex.last_input or [])[ex.started_with or 0 :]
                 )
                 self._report_items(ctx, turn)
+            if sdk.session is not None:
+                request["history"] = _history(ex, ex.started_with or 0, len(items) - known)
             ctx.interrupt(request)
         if not stream:  # (a resumed run's first items were reported when it paused)
             self._report_items(ctx, result.new_items[saved_items(ex.resumed) :])
         if getattr(result, "interruptions", None):
             # A tool needs approval: pause the run with the agent's own saved state, so the
             # answer lets it go on from this very tool call rather than start over.
-            ctx.interrupt(approval_request(self.name, user_agent.name, result, ex))
+            request = approval_request(self.name, user_agent.name, result, ex)
+            if sdk.session is not None:
+                request["history"] = _history(ex, len(result.input), len(items) - known)
+            ctx.interrupt(request)
         update: dict[str, Any] = {}
         if self.messages is not None:
             new = self._new_items(result, items, known, sdk, ex)
@@ -443,10 +453,11 @@ class AgentCall:
         result: Any, items: list[Any], known: int, sdk: RunnerOptions, ex: Execution
     ) -> list[Any]:
         """The conversation items this execution adds (its input's new ones included)."""
-        if sdk.session is not None:  # the result's input also holds the session's history
-            new = [*items[known:], *(item.to_input_item() for item in result.new_items)]
-        else:
-            new = result.to_input_list()[known:]
+        # With a session, the result's input also holds the session's history.
+        start = known
+        if sdk.session is not None:
+            start = _history(ex, len(result.input), len(items) - known)
+        new: list[Any] = result.to_input_list()[start:]
         if ex.transitions:
             new = _handoff_output_last(new, ex.transitions[0].call_id)
         return new
@@ -509,6 +520,16 @@ def _handoff_output_last(items: list[Any], call_id: str | None) -> list[Any]:
         ):
             return [*items[:index], *items[index + 1 :], item]
     return items
+
+
+def _history(ex: Execution, seen: int, added: int) -> int:
+    """With an SDK session: how many items of the agent's input were the session's history
+    before this node (the rest are the node's own). ``seen`` is the length of the input the
+    run started with, of which the node ``added`` the last; a run resumed from a pause started
+    from a state rebuilt later, so the count made when it first paused holds."""
+    if ex.resumed is not None and "history" in ex.resumed:
+        return int(ex.resumed["history"])
+    return max(0, seen - added)
 
 
 def _session_id(session: Any) -> str | None:

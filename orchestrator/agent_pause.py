@@ -162,11 +162,13 @@ async def interrupt_request(
     ex: Execution,
     sdk_context: Any,
     budget: int | None,
+    session: Any = None,
 ) -> tuple[dict[str, Any], list[Any]]:
     """The request a node waits with when a tool called ``ctx.interrupt(request)`` (the user's
     request under ``"request"``, and the run state an approval of that call would have left),
-    and the items of the interrupted turn the state holds."""
-    saved, held, items = await _state_at(clone, signal.call_id, ex, sdk_context, budget)
+    and the items of the interrupted turn the state holds. With an SDK ``session``, the session
+    is left holding what an approval pause would have left in it."""
+    saved, held, items = await _state_at(clone, signal.call_id, ex, sdk_context, budget, session)
     request = {
         "kind": TOOL_INTERRUPT,
         "node": node,
@@ -183,7 +185,12 @@ async def interrupt_request(
 
 
 async def _state_at(
-    clone: Agent[Any], call_id: str, ex: Execution, sdk_context: Any, budget: int | None
+    clone: Agent[Any],
+    call_id: str,
+    ex: Execution,
+    sdk_context: Any,
+    budget: int | None,
+    session: Any,
 ) -> tuple[str, list[str], list[Any]]:
     """The saved run state stopped at ``call_id``, the calls it holds to run again, and the
     items of the turn it stops in (none when it is a state saved before)."""
@@ -221,12 +228,22 @@ async def _state_at(
     )
     # The saved state counts its turns from here, the interrupted turn its first.
     max_turns = 10 if budget is None else max(1, budget - ex.turns + 1)
+    given: list[Any] = list(ex.last_input)
+    if session is not None:
+        # The interrupted turn saved part of itself (a finished call's output without the
+        # interrupted call): take that back, so the rebuilt turn saves itself whole and the
+        # state knows what the session holds, as after an approval pause.
+        extra = len(await session.get_items()) - len(given)
+        for _ in range(max(0, extra)):
+            await session.pop_item()
+        given = []  # the session gives the model its history
     rebuilt = await Runner.run(
         stand_in,
-        list(ex.last_input),
+        given,
         context=sdk_context,
         max_turns=max_turns,
         run_config=RunConfig(tracing_disabled=True),
+        session=session,
     )
     assert rebuilt.interruptions, "the held tool call did not stop the rebuilt run"
     saved = str(rebuilt.to_state().to_string(context_serializer=_no_context))

@@ -22,10 +22,10 @@ from typing import Any
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 import pytest
-from agents import Agent, RunContextWrapper, Runner, function_tool
+from agents import Agent, RunContextWrapper, Runner, SQLiteSession, function_tool
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
-from orchestrator import AgentItem, Context, ModelCalled, RunStatus, node_context
+from orchestrator import AgentItem, Context, ModelCalled, NodeFailedError, RunStatus, node_context
 from orchestrator.agent import graph_from_agent
 from orchestrator.store import MemoryStore, SQLiteStore
 
@@ -210,6 +210,168 @@ async def test_an_interrupt_in_a_later_turn_keeps_the_earlier_turns() -> None:
     assert log.read() == ["note:first", "ask:5", "ask:5", "verdict:fine"]
 
 
+REFUND_CONVERSATION = [
+    ("user", "Refund order A-17, please"),
+    ("call", "note"),
+    ("call", "ask_manager"),
+    ("output", "noted"),
+    ("output", "manager: approved"),
+    ("text", "Refunded 30 EUR."),
+]
+
+
+async def native_approval_session(tmp_path: Path) -> tuple[list[Any], list[Any]]:
+    """What an SDK session holds when plain ``Runner.run`` pauses the refund turn for an
+    approval of ``ask_manager`` and then goes on: at the pause, and at the end."""
+
+    @function_tool
+    def note(text: str) -> str:
+        """Write a note on the case."""
+        return "noted"
+
+    @function_tool(needs_approval=True)
+    def ask_manager(amount: int) -> str:
+        """Ask the manager to approve a refund."""
+        return "manager: approved"
+
+    model = ScriptedModel(
+        [
+            [
+                function_call("note", '{"text": "A-17"}', call_id="call_note"),
+                function_call("ask_manager", '{"amount": 30}', call_id="call_ask"),
+            ],
+            [assistant_message("Refunded 30 EUR.")],
+        ]
+    )
+    agent = Agent(name="Refund Agent", model=model, tools=[note, ask_manager])
+    session = SQLiteSession("native", str(tmp_path / "native.db"))
+    result = await Runner.run(agent, USER, session=session)
+    at_pause = await session.get_items()
+    state = result.to_state()
+    for item in state.get_interruptions():
+        state.approve(item)
+    await Runner.run(agent, state, session=session)
+    return at_pause, await session.get_items()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "streamed"])
+@pytest.mark.parametrize("kind", ["interrupt", "approval"])
+async def test_a_tool_call_paused_with_an_sdk_session_resumes_as_runner_does(
+    tmp_path: Path, kind: str, stream: bool
+) -> None:
+    """The session holds what plain ``Runner`` leaves in it, at the pause and at the end, whether
+    the tool asked (``ctx.interrupt``) or was declared ``needs_approval``; the run state's
+    conversation is the session's."""
+    native_pause, native_end = await native_approval_session(tmp_path)
+    assert conversation(native_end) == REFUND_CONVERSATION
+    log = Log()
+    if kind == "interrupt":
+        graph, model = refund_desk(log)
+    else:
+
+        @function_tool
+        def note(text: str) -> str:
+            """Write a note on the case."""
+            return "noted"
+
+        @function_tool(needs_approval=True)
+        def ask_manager(amount: int) -> str:
+            """Ask the manager to approve a refund."""
+            log.add(f"ask:{amount}")
+            return "manager: approved"
+
+        model = ScriptedModel(
+            [
+                [
+                    function_call("note", '{"text": "A-17"}', call_id="call_note"),
+                    function_call("ask_manager", '{"amount": 30}', call_id="call_ask"),
+                ],
+                [assistant_message("Refunded 30 EUR.")],
+            ]
+        )
+        agent = Agent(name="Refund Agent", model=model, tools=[note, ask_manager])
+        graph = graph_from_agent(agent)
+    graph.nodes["refund_agent"].call.stream = stream
+    store = SQLiteStore(tmp_path / "runs.db")
+    session = SQLiteSession("refunds", str(tmp_path / "session.db"))
+    paused = await graph.run({"messages": USER}, store=store, session=session)
+    assert paused.status is RunStatus.WAITING
+    assert conversation(await session.get_items()) == conversation(native_pause)
+    # A fresh store and session on the same files, as a new process would open them.
+    store = SQLiteStore(tmp_path / "runs.db")
+    session = SQLiteSession("refunds", str(tmp_path / "session.db"))
+    done = await graph.resume(paused.run_id, "approved", store=store, session=session)
+    assert done.status is RunStatus.COMPLETED
+    assert done.state.answer == "Refunded 30 EUR."
+    assert conversation(await session.get_items()) == REFUND_CONVERSATION
+    assert conversation(done.state.messages) == REFUND_CONVERSATION
+    assert model.remaining_steps == 0
+    assert log.read()[-1] == ("verdict:approved" if kind == "interrupt" else "ask:30")
+
+
+async def test_resuming_without_the_session_it_paused_with_fails_naming_the_node(
+    tmp_path: Path,
+) -> None:
+    graph, _ = refund_desk(Log())
+    store = SQLiteStore(tmp_path / "runs.db")
+    session = SQLiteSession("refunds", str(tmp_path / "session.db"))
+    paused = await graph.run({"messages": USER}, store=store, session=session)
+    with pytest.raises(NodeFailedError, match="refund_agent") as failed:
+        await graph.resume(paused.run_id, "approved", store=store)
+    assert "resume with the same session" in str(failed.value)
+    assert (await store.get_run(paused.run_id)).status == "failed"
+
+
+async def test_a_tool_that_asks_twice_with_an_sdk_session_keeps_the_session_whole(
+    tmp_path: Path,
+) -> None:
+    log = Log()
+    graph, model = refund_desk(log, questions=2)
+    store = MemoryStore()
+    assert model.remaining_steps == 2
+    session = SQLiteSession("refunds", str(tmp_path / "session.db"))
+    first = await graph.run({"messages": USER}, store=store, session=session)
+    second = await graph.resume(first.run_id, "yes", store=store, session=session)
+    assert second.waiting[0].request["request"] == {"question": "why?"}
+    done = await graph.resume(first.run_id, "loyal", store=store, session=session)
+    assert done.state.answer == "Refunded 30 EUR."
+    expected = [
+        *REFUND_CONVERSATION[:4],
+        ("output", "manager: yes (loyal)"),
+        REFUND_CONVERSATION[-1],
+    ]
+    assert conversation(await session.get_items()) == expected
+    assert conversation(done.state.messages) == expected
+    assert model.remaining_steps == 0
+
+
+async def test_an_interrupt_in_a_later_turn_with_an_sdk_session_keeps_the_earlier_turns(
+    tmp_path: Path,
+) -> None:
+    log = Log()
+    turns = [
+        [function_call("note", '{"text": "first"}', call_id="c_note")],
+        [function_call("ask_manager", '{"amount": 5}', call_id="c_ask")],
+        [assistant_message("Refunded 5 EUR.")],
+    ]
+    graph, model = refund_desk(log, turns=turns)
+    store = MemoryStore()
+    session = SQLiteSession("refunds", str(tmp_path / "session.db"))
+    paused = await graph.run({"messages": USER}, store=store, session=session)
+    done = await graph.resume(paused.run_id, "fine", store=store, session=session)
+    expected = [
+        ("user", "Refund order A-17, please"),
+        ("call", "note"),
+        ("output", "noted"),
+        ("call", "ask_manager"),
+        ("output", "manager: fine"),
+        ("text", "Refunded 5 EUR."),
+    ]
+    assert conversation(await session.get_items()) == expected
+    assert conversation(done.state.messages) == expected
+    assert model.remaining_steps == 0
+
+
 async def test_a_tool_without_a_failure_handler_pauses_too() -> None:
     @function_tool(failure_error_function=None)
     def ask(ctx: RunContextWrapper[Context[Any]]) -> str:
@@ -377,8 +539,10 @@ async def test_a_slow_sibling_call_finishes_before_the_pause_and_is_not_run_agai
 # --- across processes --------------------------------------------------------------------------
 
 
-def run_worker(*args: str, log: Path) -> dict[str, Any]:
+def run_worker(*args: str, log: Path, session: Path | None = None) -> dict[str, Any]:
     env = {**os.environ, "TOOL_LOG": str(log), "OPENAI_AGENTS_DISABLE_TRACING": "1"}
+    if session is not None:
+        env["SESSION_DB"] = str(session)
     env.pop("OPENAI_API_KEY", None)
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
@@ -409,6 +573,19 @@ def test_a_run_paused_in_a_tool_resumes_in_a_fresh_process_on_sqlite(tmp_path: P
     assert entries[2:] == ["ask:30", "verdict:approved by Ana"]
 
 
+def test_a_run_paused_in_a_tool_resumes_with_its_sdk_session_in_a_fresh_process(
+    tmp_path: Path,
+) -> None:
+    db, log, session_db = str(tmp_path / "runs.db"), tmp_path / "log.txt", tmp_path / "s.db"
+    paused = run_worker("run", db, log=log, session=session_db)
+    assert paused["request"] == {"question": "refund 30 EUR?"}
+    done = run_worker("resume", db, paused["run_id"], "approved", log=log, session=session_db)
+    assert (done["status"], done["answer"]) == ("completed", "Refunded 30 EUR.")
+    assert (paused["model_calls"], done["model_calls"]) == (1, 1)
+    session = SQLiteSession("refunds", str(session_db))
+    assert conversation(asyncio.run(session.get_items())) == REFUND_CONVERSATION
+
+
 def answering_by_input() -> list[Any]:
     """Turns that answer from what the model is shown: the tool calls until their outputs are
     there, then the answer (so each process can script the whole conversation)."""
@@ -432,10 +609,12 @@ async def _worker(argv: list[str]) -> None:
     command, db = argv[0], argv[1]
     graph, model = refund_desk(Log(os.environ["TOOL_LOG"]), turns=answering_by_input())
     store = SQLiteStore(db)
+    path = os.environ.get("SESSION_DB")
+    session = SQLiteSession("refunds", path) if path else None
     if command == "run":
-        result = await graph.run({"messages": USER}, store=store)
+        result = await graph.run({"messages": USER}, store=store, session=session)
     else:
-        result = await graph.resume(argv[2], argv[3], store=store)
+        result = await graph.resume(argv[2], argv[3], store=store, session=session)
     request = result.waiting[0].request["request"] if result.waiting else None
     print(
         json.dumps(
