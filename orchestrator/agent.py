@@ -225,7 +225,9 @@ class AgentCall:
         and guardrails as ``Runner`` would run them here."""
         agent = ex.original
         tools = [
-            pausable(t, ex.outputs, ex.running) if isinstance(t, FunctionTool) else t
+            pausable(t, ex.outputs, ex.running, ex.tool_errors)
+            if isinstance(t, FunctionTool)
+            else t
             for t in agent.tools
         ]
         for tool_name, (spec, node) in self.handoffs.items():
@@ -392,7 +394,11 @@ class AgentCall:
                     )
         except ToolInterrupted as signal:
             paused = signal
-        except (Interrupt, AgentRunError, ReplayMiss):
+        except (Interrupt, AgentRunError):
+            raise
+        except ReplayMiss as miss:
+            if ex.tool_errors and not miss.tool_errors:  # the likely cause: say it
+                raise ReplayMiss(miss.node, miss.digest, ex.tool_errors) from None
             raise
         except asyncio.CancelledError:  # a timeout: keep what the agent did until then
             self._report_failure(ctx, None, ex, stream)

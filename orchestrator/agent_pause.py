@@ -68,13 +68,15 @@ def pausable(
     tool: FunctionTool,
     outputs: dict[str, Any] | None = None,
     running: dict[str, asyncio.Future[None]] | None = None,
+    errors: list[str] | None = None,
 ) -> FunctionTool:
     """``tool`` as the node runs it: a ``ctx.interrupt()`` inside it, or inside a run of a
     nested agent it starts, stops the SDK's run at this call (`ToolInterrupted`); the output
     of a call that finishes is kept in ``outputs`` (in case another call of the same turn
     interrupts). ``running`` (shared by the tools of one node execution) holds the calls in
     progress: an interrupting call waits for the turn's other calls to finish before it stops
-    the run, since the SDK would cancel them and they would run again on resume."""
+    the run, since the SDK would cancel them and they would run again on resume. A call that
+    fails is noted in ``errors``, whatever the model is told."""
     wrapped = copy.copy(tool)  # the SDK rebinds the tool's failure handling to the copy
     inner = wrapped.on_invoke_tool
     started: dict[str, int] = {}  # call id -> the node's interrupt count when it started
@@ -109,6 +111,8 @@ def pausable(
             first = started.get(call_id, 0)
             raise ToolInterrupted(error.request, tool.name, call_id, first) from error
         # Anything else: what the tool's own failure policy says, as it would have said it.
+        if errors is not None:
+            errors.append(f"tool {tool.name!r} raised {type(error).__name__}: {error}")
         handled = await maybe_invoke_function_tool_failure_error_function(
             function_tool=tool, context=ctx, error=error
         )

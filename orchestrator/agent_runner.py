@@ -144,6 +144,8 @@ class Execution:
     running: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # calls under way
     #: The pause this execution goes on from (its request: the saved run state), if any.
     resumed: dict[str, Any] | None = None
+    #: Tool calls that failed ("tool 'name' raised Error: message"; the model was told).
+    tool_errors: list[str] = field(default_factory=list)
 
     def agent(self, agent: Any) -> Any:
         """The user's agent for the clone (what hooks and guardrails expect to see)."""

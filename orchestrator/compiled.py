@@ -356,14 +356,35 @@ class CompiledGraph(Generic[S]):
             return await playback(self, opened, run_id)
 
     async def replay(
-        self, run_id: str, *, store: Store | str | Path | None = None, deps: Any = None
+        self,
+        run_id: str,
+        *,
+        store: Store | str | Path | None = None,
+        deps: Any = None,
+        context: Any = None,
+        run_config: Any = None,
+        hooks: Any = None,
+        max_turns: int | None = None,
+        session: Any = None,
     ) -> Any:
         """Recorded replay: run the graph's code again with every model call answered from the
-        recording; the `replay.ReplayReport` names the first step that differs, if any."""
+        recording; the `replay.ReplayReport` names the first step that differs, if any.
+
+        Give it what the recorded run was given that its code reads: ``deps``, and the Agents
+        SDK's ``context`` (what tools, instructions, guardrails and hooks see as
+        ``wrapper.context``), ``run_config``, ``hooks``, ``max_turns`` and ``session``, as
+        `run` takes them. There is no model to give: nothing is asked of one."""
         from .replay import replay_recorded
 
+        options = {
+            "context": context,
+            "run_config": run_config,
+            "hooks": hooks,
+            "max_turns": max_turns,
+            "session": session,
+        }
         async with using_store(store) as opened:
-            return await replay_recorded(self, opened, run_id, deps=deps)
+            return await replay_recorded(self, opened, run_id, deps=deps, agent_options=options)
 
     async def load(self, run_id: str, *, store: Store | str | Path | None = None) -> RunResult[S]:
         """A stored run as a `RunResult` (state, path, status, events) for drawing and showing."""
@@ -416,15 +437,19 @@ class CompiledGraph(Generic[S]):
         emit: Emit | None = None,
         hooks: Any = None,
         events: bool = True,
+        agent_options: Mapping[str, Any] | None = None,
     ) -> RunResult[S]:
         """Drive ``rs`` until it completes, fails or waits, with ``hooks`` (a `Persister`, or
-        anything with its methods) — for run hosts and tests; `run` and friends call this."""
+        anything with its methods) — for run hosts and tests; `run` and friends call this.
+        ``agent_options``: the Agents SDK settings of the run (``context``, ``run_config``,
+        ``hooks``, ``max_turns``, ``session``...), as `run` takes them."""
         cfg = RunConfig(
             deps=deps,
             max_steps=max_steps,
             concurrency=concurrency,
             raise_on_error=raise_on_error,
             events=events,
+            **(agent_options or {}),
         )
         return await self._drive(rs, cfg, hooks, emit)
 

@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,12 +235,27 @@ def _book(replay: dict[str, deque[dict[str, Any]]]) -> _Book:
 class ReplayMiss(LookupError):
     """A recorded replay met a model request the recording has no answer for."""
 
-    def __init__(self, node: str, digest: str) -> None:
+    def __init__(self, node: str, digest: str, tool_errors: Sequence[str] = ()) -> None:
         self.node, self.digest = node, digest
-        super().__init__(
+        #: The node's tool calls that failed during the replay before this request ("tool
+        #: 'name' raised Error: message"): the usual cause of a request that was not recorded.
+        self.tool_errors = tuple(tool_errors)
+        message = (
             f"node {node!r} made a model request that the recording has no answer for "
-            f"(digest {digest[:12]}): the graph or its input changed since the run was recorded"
+            f"(digest {digest[:12]}): "
         )
+        if self.tool_errors:
+            message += (
+                f"during the replay {'; '.join(self.tool_errors)}; if it did not in the "
+                "recorded run, that is what changed (a tool that uses the run's dependencies "
+                "or SDK context gets them from replay(..., deps=..., context=...))"
+            )
+        else:
+            message += "the graph or its input changed since the run was recorded"
+        super().__init__(message)
+
+    def __reduce__(self) -> Any:  # (a Ray worker sends it back pickled)
+        return (type(self), (self.node, self.digest, self.tool_errors))
 
 
 def model_name_of(model: Any) -> str:

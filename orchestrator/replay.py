@@ -253,8 +253,10 @@ async def replay_recorded(
     *,
     deps: Any = None,
     concurrency: int | None = None,
+    agent_options: Mapping[str, Any] | None = None,
 ) -> ReplayReport:
-    """Execute the graph again from the run's input, answering model calls from the recording."""
+    """Execute the graph again from the run's input, answering model calls from the recording
+    (``agent_options``: the Agents SDK settings the run was given, as `run` takes them)."""
     record = await _check_graph(graph, store, run_id)
     checkpoints = await store.checkpoints(run_id, from_snapshot=False)
     recording: dict[str, deque[dict[str, Any]]] = {}
@@ -279,7 +281,11 @@ async def replay_recorded(
     )
     with counting_live_calls() as live:
         result = await graph.continue_run(
-            rs, deps=deps, concurrency=concurrency, raise_on_error=False
+            rs,
+            deps=deps,
+            concurrency=concurrency,
+            raise_on_error=False,
+            agent_options=agent_options,
         )
     report = ReplayReport(
         run_id=run_id,

@@ -109,6 +109,7 @@ class RunnableGraph(GraphSpec, Protocol):
         deps: Any = None,
         concurrency: int | None = None,
         raise_on_error: bool = True,
+        agent_options: Mapping[str, Any] | None = None,
     ) -> RunResult[Any]: ...
 
 

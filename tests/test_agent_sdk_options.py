@@ -50,7 +50,7 @@ from orchestrator import (
     node_context,
 )
 from orchestrator.agent import Conversation, agent_node, graph_from_agent
-from orchestrator.store import SQLiteStore
+from orchestrator.store import SQLiteStore, Store
 from tests.support.scripted import ScriptedProvider, call, model, say
 
 USER = [{"role": "user", "content": "I was charged twice"}]
@@ -705,6 +705,50 @@ async def test_the_digest_covers_model_settings_and_tool_schemas(tmp_path: Path)
         report = await changed.replay(live.run_id, store=store)
         assert not report.matched and "ReplayMiss" in str(report.reason)
         assert digest[:12] not in str(report.reason)
+
+
+async def test_recorded_replay_gives_the_users_context_to_tools_instructions_and_hooks(
+    any_store: Store,
+) -> None:
+    turns = [call("add_finding", {"finding": "joins wait"}), say("Done.")]
+    live = await graph_from_agent(researcher(turns)).run(
+        {"messages": USER}, store=any_store, context=Notes()
+    )
+    again = Notes()
+    report = await graph_from_agent(researcher(turns)).replay(
+        live.run_id, store=any_store, context=again
+    )
+    assert report.matched, report.reason
+    assert (report.model_calls, report.recorded_answers) == (0, 2)
+    assert again.findings == ["joins wait"]
+    assert sorted(set(again.seen_by)) == ["guardrail", "hook", "instructions"]
+    assert report.result.state.answer == "Done."
+
+
+async def test_a_replay_without_the_context_a_tool_needs_names_the_tool_that_failed(
+    any_store: Store,
+) -> None:
+    @function_tool
+    def add_finding(ctx: RunContextWrapper[Notes], finding: str) -> str:
+        """Add a finding."""
+        ctx.context.findings.append(finding)
+        return f"Added finding: {finding}"
+
+    def graph() -> Any:
+        turns = [call("add_finding", {"finding": "joins wait"}), say("Done.")]
+        agent = Agent(name="Researcher", tools=[add_finding], model=model(*turns))
+        return graph_from_agent(agent)
+
+    live = await graph().run({"messages": USER}, store=any_store, context=Notes())
+    assert live.state.answer == "Done."
+    report = await graph().replay(live.run_id, store=any_store)
+    assert not report.matched
+    assert report.model_calls == 0
+    reason = str(report.reason)
+    assert "ReplayMiss" in reason and "node 'researcher'" in reason
+    assert "tool 'add_finding' raised AttributeError" in reason
+    assert "replay(..., deps=..., context=...)" in reason
+    assert (await graph().replay(live.run_id, store=any_store, context=Notes())).matched
 
 
 async def test_conversation_state_default_is_unchanged_for_graph_from_agent() -> None:
