@@ -23,9 +23,11 @@ from agents import (
     Handoff,
     MaxTurnsExceeded,
     RunConfig,
+    RunContextWrapper,
     Runner,
     handoff,
 )
+from agents.exceptions import RunErrorDetails
 from agents.items import RunItem
 from pydantic import BaseModel
 
@@ -306,6 +308,17 @@ class AgentCall:
         remaining = None if chain_max is None else chain_max - used
         if remaining is not None and remaining < 1:
             exceeded = MaxTurnsExceeded(f"Max turns ({chain_max}) exceeded")
+            exceeded.run_data = RunErrorDetails(  # as Runner leaves it: no turn was taken
+                input=items,
+                new_items=[],
+                raw_responses=[],
+                last_agent=user_agent,
+                context_wrapper=RunContextWrapper(
+                    context=sdk.context if sdk.context is not None else ctx
+                ),
+                input_guardrail_results=[],
+                output_guardrail_results=[],
+            )
             raise AgentRunError(self.name, user_agent.name, exceeded) from exceeded
         recorder = Recorder(
             emit=ctx.emit,

@@ -6,6 +6,7 @@ Each message names what it is about (node, edge, field, run) and says what to do
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -127,13 +128,65 @@ class RunError(OrchestratorError):
 
 
 class NodeFailedError(RunError):
+    """A node failed and nothing took the failure over (no retry left, no ``on_error``).
+
+    When what failed is an Agents SDK error (an agent node's `MaxTurnsExceeded`,
+    ``InputGuardrailTripwireTriggered``, ``ModelBehaviorError``..., also under a subgraph
+    node), the error is an instance of that SDK class too, with its attributes
+    (``run_data``, ``guardrail_result``...): ``except MaxTurnsExceeded`` or ``except
+    AgentsException`` around ``graph.run`` catches it as around ``Runner.run``."""
+
+    def __new__(cls, node: str, step: int, attempt: int, cause: BaseException) -> Any:
+        if cls is NodeFailedError:
+            sdk = _sdk_error(cause)
+            if sdk is not None:
+                cls = _failed_as(type(sdk))
+        return super().__new__(cls, node, step, attempt, cause)
+
     def __init__(self, node: str, step: int, attempt: int, cause: BaseException) -> None:
+        sdk = _sdk_error(cause)
+        if sdk is not None and isinstance(self, type(sdk)):
+            self.__dict__.update(sdk.__dict__)  # run_data, guardrail_result, message...
         self.node, self.step, self.attempt, self.cause = node, step, attempt, cause
-        super().__init__(
+        # Not super().__init__: an SDK class's own __init__ takes other arguments.
+        Exception.__init__(
+            self,
             f"node {node!r} failed at step {step} (attempt {attempt}): "
-            f"{type(cause).__name__}: {cause}"
+            f"{type(cause).__name__}: {cause}",
         )
         self.__cause__ = cause
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> Any:  # (a Ray worker sends it back pickled)
+        return (NodeFailedError, (self.node, self.step, self.attempt, self.cause))
+
+
+def _sdk_error(error: BaseException) -> BaseException | None:
+    """The Agents SDK error at the root of a node's failure, if that is what it is."""
+    sdk = sys.modules.get("agents.exceptions")
+    if sdk is None:  # the SDK is not even loaded: no SDK error can have happened
+        return None
+    seen = 0
+    while isinstance(error, (NodeFailedError, AgentRunError)) and seen < 100:
+        error, seen = error.cause, seen + 1
+    return error if isinstance(error, sdk.AgentsException) else None
+
+
+_FAILED_AS: dict[type[BaseException], type[NodeFailedError]] = {}
+
+
+def _failed_as(sdk_type: type[BaseException]) -> type[NodeFailedError]:
+    """`NodeFailedError` that is also an instance of the SDK error class ``sdk_type``."""
+    made = _FAILED_AS.get(sdk_type)
+    if made is None:
+        made = _FAILED_AS[sdk_type] = type(
+            "NodeFailedError",
+            (NodeFailedError, sdk_type),
+            {"__module__": __name__, "__qualname__": "NodeFailedError", "__doc__": None},
+        )
+    return made
 
 
 class AgentRunError(RunError):

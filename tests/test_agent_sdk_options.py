@@ -7,6 +7,7 @@ tool, and recorded replay by task and call order. Each behaviour is checked thro
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,8 +20,10 @@ os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 from agents import (
     Agent,
     AgentHooks,
+    AgentsException,
     GuardrailFunctionOutput,
     HandoffInputData,
+    InputGuardrailTripwireTriggered,
     MaxTurnsExceeded,
     Model,
     ModelSettings,
@@ -342,6 +345,82 @@ async def test_max_turns_counts_across_a_handoff_chain_as_runner_counts_it(max_t
     assert info.value.node == "billing"
     assert isinstance(info.value.cause, AgentRunError)
     assert f"MaxTurnsExceeded: Max turns ({max_turns}) exceeded" in str(info.value)
+
+
+async def test_sdk_errors_out_of_a_graph_are_caught_as_out_of_runner() -> None:
+    """``except MaxTurnsExceeded`` / ``except AgentsException`` around ``graph.run`` catch what
+    they catch around ``Runner.run``, with the SDK's attributes; the error is still the
+    graph's `NodeFailedError` naming the node."""
+    turns = ([call("transfer_to_billing")], [say("ok")])
+    triage, _ = desk(*turns)
+    try:
+        await Runner.run(triage, USER, max_turns=1)
+    except MaxTurnsExceeded as exc:
+        native = exc
+    triage, _ = desk(*turns)
+    try:
+        await graph_from_agent(triage).run({"messages": USER}, max_turns=1)
+    except MaxTurnsExceeded as exc:
+        mine = exc
+    assert isinstance(mine, NodeFailedError) and isinstance(mine, AgentsException)
+    assert mine.node == "billing"
+    assert mine.message == native.message == "Max turns (1) exceeded"
+    assert mine.run_data is not None and native.run_data is not None
+    assert mine.run_data.last_agent.name == native.run_data.last_agent.name == "Billing"
+    assert type(mine).__name__ == "NodeFailedError"
+
+    @input_guardrail(name="no_refunds")
+    async def no_refunds(ctx: Any, agent: Agent[Any], text: Any) -> GuardrailFunctionOutput:
+        return GuardrailFunctionOutput(output_info="refund asked", tripwire_triggered=True)
+
+    def guarded() -> Agent[Any]:
+        return Agent(name="Desk", input_guardrails=[no_refunds], model=model(say("ok")))
+
+    with pytest.raises(InputGuardrailTripwireTriggered) as sdk_info:
+        await Runner.run(guarded(), USER)
+    with pytest.raises(InputGuardrailTripwireTriggered) as graph_info:
+        await graph_from_agent(guarded()).run({"messages": USER})
+    for info in (sdk_info, graph_info):
+        assert info.value.guardrail_result.guardrail.get_name() == "no_refunds"
+        assert info.value.guardrail_result.output.output_info == "refund asked"
+
+
+async def test_the_seeds_fallback_on_agents_exception_works_around_graphs_unchanged() -> None:
+    from agents.exceptions import ModelBehaviorError
+
+    class Broken(Model):
+        async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+            raise ModelBehaviorError("garbled")
+
+        def stream_response(self, *args: Any, **kwargs: Any) -> Any:
+            raise ModelBehaviorError("garbled")
+
+    async def run_with_fallback(primary: Any, fallback: Any, messages: Any) -> Any:
+        try:  # the seed's code, with graphs in place of agents
+            return await primary.run({"messages": messages})
+        except AgentsException:
+            return await fallback.run({"messages": messages})
+
+    primary = graph_from_agent(Agent(name="primary", model=Broken()))
+    fallback = graph_from_agent(Agent(name="fallback", model=model(say("Fallback here."))))
+    result = await run_with_fallback(primary, fallback, USER)
+    assert result.state.answer == "Fallback here."
+    # Not an SDK error: not an AgentsException, as with Runner.
+    g = Graph(Chat).add_node("code", lambda s: 1 / 0).add_edge(START, "code")
+    with pytest.raises(NodeFailedError) as info:
+        await g.add_edge("code", END).compile().run({})
+    assert not isinstance(info.value, AgentsException)
+    assert pickle.loads(pickle.dumps(info.value)).node == "code"
+
+
+async def test_an_sdk_error_in_a_subgraphs_agent_is_caught_as_that_error() -> None:
+    triage, _ = desk([call("transfer_to_billing")], [say("ok")])
+    inner = graph_from_agent(triage)
+    outer = Graph(Conversation).add_subgraph("desk", inner, inputs=["messages"])
+    outer.add_edge(START, "desk")
+    with pytest.raises(MaxTurnsExceeded) as info:
+        await outer.add_edge("desk", END).compile().run({"messages": USER}, max_turns=1)
+    assert isinstance(info.value, NodeFailedError) and info.value.node == "desk"
 
 
 async def test_max_turns_enough_for_the_chain_completes_for_both() -> None:
