@@ -491,6 +491,41 @@ async def test_previous_response_id_and_conversation_id_reach_the_model() -> Non
     ]
 
 
+async def test_a_nodes_own_run_config_hooks_and_response_id_win_over_the_runs() -> None:
+    """Per node, as per run: ``agent_node(..., run_config=, hooks=, previous_response_id=)``;
+    the node's value wins where both are given, the run's fills the other node."""
+
+    def agent(name: str) -> Agent[Any]:
+        return Agent(name=name, model=model(say(f"{name} here")))
+
+    mine, runs = Log(), Log()
+    a, b = agent("A"), agent("B")
+    g = Graph(Chat).add(
+        agent_node(
+            "a",
+            a,
+            run_config=RunConfig(model_settings=ModelSettings(temperature=0.75)),
+            hooks=mine,
+            previous_response_id="resp_node",
+        )
+    )
+    g.add_agent("b", b).add_edge(START, "a").add_edge("a", "b").add_edge("b", END)
+    await g.compile().run(
+        {"messages": USER},
+        run_config=RunConfig(model_settings=ModelSettings(temperature=0.1)),
+        hooks=runs,
+        previous_response_id="resp_run",
+    )
+    assert isinstance(a.model, ScriptedModel) and isinstance(b.model, ScriptedModel)
+    asked = [
+        (m.calls[0].model_settings.temperature, m.calls[0].previous_response_id)
+        for m in (a.model, b.model)
+    ]
+    assert asked == [(0.75, "resp_node"), (0.1, "resp_run")]
+    assert [e[:2] for e in mine.seen if e[0] == "start"] == [("start", "A")]
+    assert [e[:2] for e in runs.seen if e[0] == "start"] == [("start", "B")]
+
+
 async def test_a_handoffs_input_filter_shapes_what_the_next_agent_reads() -> None:
     @function_tool
     def lookup() -> str:
@@ -761,8 +796,8 @@ async def test_parallel_tasks_with_one_prompt_replay_their_own_answers(tmp_path:
     assert report.result.state.notes == ["first", "second"]
 
 
-async def test_the_digest_covers_model_settings_and_tool_schemas(tmp_path: Path) -> None:
-    def graph(temperature: float, description: str) -> Any:
+async def test_the_digest_covers_model_name_settings_and_tool_schemas(tmp_path: Path) -> None:
+    def graph(temperature: float, description: str, name: str = "gpt-a") -> Any:
         @function_tool(description_override=description)
         def lookup() -> str:
             return "x"
@@ -771,19 +806,25 @@ async def test_the_digest_covers_model_settings_and_tool_schemas(tmp_path: Path)
             name="A",
             tools=[lookup],
             model_settings=ModelSettings(temperature=temperature),
-            model=model(say("hi")),
+            model=name,  # by name: the run's provider makes it
         )
         g = Graph(Chat).add_agent("a", agent, output="answer")
         return g.add_edge(START, "a").add_edge("a", END).compile()
 
     store = SQLiteStore(tmp_path / "d.db")
-    live = await graph(0.1, "Look up.").run({"messages": USER}, store=store, events=True)
+    provider = ScriptedProvider({"gpt-a": model(say("hi"))})
+    live = await graph(0.1, "Look up.").run(
+        {"messages": USER}, store=store, events=True, model_provider=provider
+    )
+    assert live.state.answer == "hi"
     digest = next(e.request_digest for e in live.events if isinstance(e, ModelCalled))
     assert (await graph(0.1, "Look up.").replay(live.run_id, store=store)).matched
-    for changed in (graph(0.9, "Look up."), graph(0.1, "Look it up.")):
+    changes = (graph(0.9, "Look up."), graph(0.1, "Look it up."), graph(0.1, "Look up.", "gpt-b"))
+    for changed in changes:
         report = await changed.replay(live.run_id, store=store)
         assert not report.matched and "ReplayMiss" in str(report.reason)
         assert digest[:12] not in str(report.reason)
+        assert report.model_calls == 0
 
 
 async def test_recorded_replay_gives_the_users_context_to_tools_instructions_and_hooks(
