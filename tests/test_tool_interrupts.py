@@ -322,6 +322,59 @@ async def test_resuming_without_the_session_it_paused_with_fails_naming_the_node
     assert (await store.get_run(paused.run_id)).status == "failed"
 
 
+@pytest.mark.parametrize("keyword", ["previous_response_id", "conversation_id"])
+async def test_a_tool_call_paused_in_a_server_side_conversation_resumes_as_runner_does(
+    keyword: str,
+) -> None:
+    """With the conversation kept by the server, the resumed agent sends only the tool outputs,
+    going on from the interrupted turn's response, as plain ``Runner`` does after approving."""
+
+    def asked(model: ScriptedModel) -> list[Any]:
+        return [
+            (
+                c.previous_response_id,
+                c.conversation_id,
+                [item.get("type") or item.get("role") for item in c.input],
+            )
+            for c in model.calls
+        ]
+
+    native_model = ScriptedModel(
+        [
+            [
+                function_call("note", '{"text": "A-17"}', call_id="call_note"),
+                function_call("ask_manager", '{"amount": 30}', call_id="call_ask"),
+            ],
+            [assistant_message("Refunded 30 EUR.")],
+        ]
+    )
+
+    @function_tool
+    def note(text: str) -> str:
+        """Write a note on the case."""
+        return "noted"
+
+    @function_tool(needs_approval=True)
+    def ask_manager(amount: int) -> str:
+        """Ask the manager to approve a refund."""
+        return "manager: approved"
+
+    agent = Agent(name="Refund Agent", model=native_model, tools=[note, ask_manager])
+    first = await Runner.run(agent, USER, **{keyword: "server_0"})
+    state = first.to_state()
+    for item in state.get_interruptions():
+        state.approve(item)
+    native = await Runner.run(agent, state)
+
+    graph, model = refund_desk(Log())
+    store = MemoryStore()
+    paused = await graph.run({"messages": USER}, store=store, **{keyword: "server_0"})
+    done = await graph.resume(paused.run_id, "approved", store=store, **{keyword: "server_0"})
+    assert done.state.answer == native.final_output == "Refunded 30 EUR."
+    assert asked(model) == asked(native_model)
+    assert len(model.calls) == 2
+
+
 async def test_a_tool_that_asks_twice_with_an_sdk_session_keeps_the_session_whole(
     tmp_path: Path,
 ) -> None:
