@@ -60,7 +60,13 @@ from .agent_runner import (
 )
 from .context import Context, Interrupt, run_setting, running
 from .edge import Send
-from .errors import AgentRunError, InvalidGraphError, NodeTimeoutError, UnknownHandoffError
+from .errors import (
+    AgentRunError,
+    InvalidGraphError,
+    NodeFailedError,
+    NodeTimeoutError,
+    UnknownHandoffError,
+)
 from .models import (
     Recorder,
     RecordingModel,
@@ -366,11 +372,13 @@ class AgentCall:
             "conversation_id": sdk.conversation_id,
         }
         saved = await resumed_state(agent, ctx, sdk_context, ex)
-        if saved is not None and sdk.session is None and "history" in (ex.resumed or {}):
+        paused_in = (ex.resumed or {}).get("session")
+        if saved is not None and paused_in is not None and paused_in != _session_id(sdk.session):
+            given = "no session" if sdk.session is None else f"session {_session_id(sdk.session)!r}"
             problem = ValueError(
-                "the agent paused at a tool call with an SDK session, which holds its "
-                "conversation: resume with the same session (resume(..., session=...), or "
-                "the node's session=)"
+                f"the agent paused at a tool call with SDK session {paused_in!r}, which holds "
+                f"its conversation, and was resumed with {given}: resume with the same session "
+                "(resume(..., session=...), or the node's session=)"
             )
             raise AgentRunError(self.name, user_agent.name, problem)
         run_input: Any = saved if saved is not None else items
@@ -418,6 +426,8 @@ class AgentCall:
             raise
         except MaxTurnsExceeded as exc:
             self._report_failure(ctx, exc, ex, stream)
+            if isinstance(exc, NodeFailedError):  # a graph run inside a tool: not this agent's
+                raise AgentRunError(self.name, user_agent.name, exc) from exc
             if remaining != chain_max:  # name the chain's budget, as one Runner.run would
                 renamed = MaxTurnsExceeded(f"Max turns ({chain_max}) exceeded")
                 renamed.run_data = exc.run_data
@@ -445,6 +455,7 @@ class AgentCall:
                 self._report_items(ctx, turn)
             if sdk.session is not None:
                 request["history"] = _history(ex, ex.started_with or 0, len(items) - known)
+                request["session"] = _session_id(sdk.session)
             ctx.interrupt(request)
         if not stream:  # (a resumed run's first items were reported when it paused)
             self._report_items(ctx, result.new_items[saved_items(ex.resumed) :])
@@ -454,6 +465,7 @@ class AgentCall:
             request = approval_request(self.name, user_agent.name, result, ex)
             if sdk.session is not None:
                 request["history"] = _history(ex, len(result.input), len(items) - known)
+                request["session"] = _session_id(sdk.session)
             ctx.interrupt(request)
         update: dict[str, Any] = {}
         if self.messages is not None:

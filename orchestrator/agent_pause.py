@@ -236,9 +236,10 @@ async def _state_at(
     if session is not None:
         # The interrupted turn saved part of itself (a finished call's output without the
         # interrupted call): take that back, so the rebuilt turn saves itself whole and the
-        # state knows what the session holds, as after an approval pause.
-        extra = len(await session.get_items()) - len(given)
-        for _ in range(max(0, extra)):
+        # state knows what the session holds, as after an approval pause. Only the turn's own
+        # items, at the session's end, go: what the model saw may be less than the session
+        # (an input filter, a history limit), and the rest of the session is not this turn's.
+        for _ in range(_saved_of_turn(await session.get_items(), response)):
             await session.pop_item()
         given = []  # the session gives the model its history
     rebuilt = await Runner.run(
@@ -252,6 +253,22 @@ async def _state_at(
     assert rebuilt.interruptions, "the held tool call did not stop the rebuilt run"
     saved = str(rebuilt.to_state().to_string(context_serializer=_no_context))
     return saved, held, list(rebuilt.new_items)
+
+
+def _saved_of_turn(items: list[Any], response: Any) -> int:
+    """How many items at the end of a session are the response's (its items, by id, or its
+    calls and their outputs, by call id)."""
+    calls = set(_calls(response))
+    ids = {i for i in (getattr(item, "id", None) for item in response.output) if i}
+    count = 0
+    for item in reversed(items):
+        if not isinstance(item, dict):
+            break
+        if item.get("call_id") in calls or (item.get("id") and item.get("id") in ids):
+            count += 1
+        else:
+            break
+    return count
 
 
 def _asks_approval(tool: FunctionTool | None) -> bool:

@@ -366,14 +366,18 @@ class CompiledGraph(Generic[S]):
         hooks: Any = None,
         max_turns: int | None = None,
         session: Any = None,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
     ) -> Any:
         """Recorded replay: run the graph's code again with every model call answered from the
         recording; the `replay.ReplayReport` names the first step that differs, if any.
 
         Give it what the recorded run was given that its code reads: ``deps``, and the Agents
         SDK's ``context`` (what tools, instructions, guardrails and hooks see as
-        ``wrapper.context``), ``run_config``, ``hooks``, ``max_turns`` and ``session``, as
-        `run` takes them. There is no model to give: nothing is asked of one."""
+        ``wrapper.context``), ``run_config``, ``hooks``, ``max_turns``, ``session`` (a copy
+        of the session as it was when the run started: the replay writes to it) and
+        ``previous_response_id`` / ``conversation_id``, as `run` takes them. There is no model
+        to give: nothing is asked of one."""
         from .replay import replay_recorded
 
         options = {
@@ -382,6 +386,8 @@ class CompiledGraph(Generic[S]):
             "hooks": hooks,
             "max_turns": max_turns,
             "session": session,
+            "previous_response_id": previous_response_id,
+            "conversation_id": conversation_id,
         }
         async with using_store(store) as opened:
             return await replay_recorded(self, opened, run_id, deps=deps, agent_options=options)

@@ -160,7 +160,13 @@ class NodeFailedError(RunError):
         return str(self.args[0]) if self.args else ""
 
     def __reduce__(self) -> Any:  # (a Ray worker sends it back pickled)
-        return (NodeFailedError, (self.node, self.step, self.attempt, self.cause))
+        return (NodeFailedError, (self.node, self.step, self.attempt, self.cause), _notes(self))
+
+
+def _notes(error: BaseException) -> dict[str, Any]:
+    """What of an error's own attributes survives pickling: its notes (``add_note``)."""
+    notes = getattr(error, "__notes__", None)
+    return {"__notes__": list(notes)} if notes else {}
 
 
 def _sdk_error(error: BaseException) -> BaseException | None:
@@ -199,6 +205,9 @@ class AgentRunError(RunError):
             f"agent {agent!r} in node {node!r} failed: {type(cause).__name__}: {cause}"
         )
         self.__cause__ = cause
+
+    def __reduce__(self) -> Any:  # (a Ray worker sends it back pickled)
+        return (type(self), (self.node, self.agent, self.cause), _notes(self))
 
 
 class NodeTimeoutError(RunError, TimeoutError):

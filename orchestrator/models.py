@@ -255,7 +255,9 @@ class ReplayMiss(LookupError):
         super().__init__(message)
 
     def __reduce__(self) -> Any:  # (a Ray worker sends it back pickled)
-        return (type(self), (self.node, self.digest, self.tool_errors))
+        notes = getattr(self, "__notes__", None)
+        state = {"__notes__": list(notes)} if notes else {}
+        return (type(self), (self.node, self.digest, self.tool_errors), state)
 
 
 def model_name_of(model: Any) -> str:

@@ -385,6 +385,33 @@ async def test_sdk_errors_out_of_a_graph_are_caught_as_out_of_runner() -> None:
         assert info.value.guardrail_result.output.output_info == "refund asked"
 
 
+async def test_a_graph_run_failing_inside_a_tool_is_not_taken_for_the_agents_own_turns() -> None:
+    """A tool that runs a graph (and lets its errors through) fails the agent with that graph's
+    error: its `MaxTurnsExceeded` is the inner agent's budget, not the outer chain's."""
+
+    @function_tool
+    def noop() -> str:
+        """No-op."""
+        return "ok"
+
+    @function_tool(failure_error_function=None)
+    async def lookup() -> str:
+        """Look up through a workflow of its own."""
+        inner = Agent(name="Inner", tools=[noop], model=model(call("noop"), say("x")))
+        result = await graph_from_agent(inner).run({"messages": USER}, max_turns=1)
+        return str(result.state.answer)
+
+    triage, _ = desk(
+        [call("transfer_to_billing")], [call("lookup"), say("done")], billing={"tools": [lookup]}
+    )
+    with pytest.raises(NodeFailedError) as info:
+        await graph_from_agent(triage).run({"messages": USER}, max_turns=5)
+    assert info.value.node == "billing"
+    assert "NodeFailedError: node 'inner' failed" in str(info.value)
+    assert "Max turns (1) exceeded" in str(info.value)
+    assert "Max turns (5)" not in str(info.value)
+
+
 async def test_the_seeds_fallback_on_agents_exception_works_around_graphs_unchanged() -> None:
     from agents.exceptions import ModelBehaviorError
 
@@ -410,7 +437,25 @@ async def test_the_seeds_fallback_on_agents_exception_works_around_graphs_unchan
     with pytest.raises(NodeFailedError) as info:
         await g.add_edge("code", END).compile().run({})
     assert not isinstance(info.value, AgentsException)
-    assert pickle.loads(pickle.dumps(info.value)).node == "code"
+
+
+def test_graph_errors_pickle_with_their_sdk_class_and_notes() -> None:
+    """As a Ray worker sends them back: class, attributes, message and notes kept."""
+    from agents.exceptions import ModelBehaviorError
+
+    from orchestrator.models import ReplayMiss
+
+    failed = NodeFailedError("a", 3, 2, AgentRunError("a", "A", ModelBehaviorError("garbled")))
+    failed.add_note("raised in a Ray worker")
+    miss = ReplayMiss("a", "f" * 64, ["tool 't' raised KeyError: 'k'"])
+    miss.add_note("raised in a Ray worker")
+    back = pickle.loads(pickle.dumps(failed))
+    assert isinstance(back, NodeFailedError) and isinstance(back, ModelBehaviorError)
+    assert (back.node, back.step, back.attempt, back.cause.agent) == ("a", 3, 2, "A")
+    assert str(back) == str(failed)
+    assert back.__notes__ == ["raised in a Ray worker"]
+    missed = pickle.loads(pickle.dumps(miss))
+    assert (str(missed), missed.__notes__) == (str(miss), ["raised in a Ray worker"])
 
 
 async def test_an_sdk_error_in_a_subgraphs_agent_is_caught_as_that_error() -> None:
@@ -843,6 +888,21 @@ async def test_recorded_replay_gives_the_users_context_to_tools_instructions_and
     assert again.findings == ["joins wait"]
     assert sorted(set(again.seen_by)) == ["guardrail", "hook", "instructions"]
     assert report.result.state.answer == "Done."
+
+
+@pytest.mark.parametrize("keyword", ["previous_response_id", "conversation_id"])
+async def test_recorded_replay_of_a_server_side_conversation_takes_its_id(
+    tmp_path: Path, keyword: str
+) -> None:
+    def graph() -> Any:
+        agent = Agent(name="A", model=model(say("hi")))
+        return Graph(Chat).add_agent("a", agent).add_edge(START, "a").add_edge("a", END).compile()
+
+    store = SQLiteStore(tmp_path / "r.db")
+    live = await graph().run({"messages": USER}, store=store, **{keyword: "server_0"})
+    report = await graph().replay(live.run_id, store=store, **{keyword: "server_0"})
+    assert report.matched, report.reason
+    assert report.model_calls == 0
 
 
 async def test_a_replay_without_the_context_a_tool_needs_names_the_tool_that_failed(

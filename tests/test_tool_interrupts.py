@@ -22,7 +22,7 @@ from typing import Any
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 import pytest
-from agents import Agent, RunContextWrapper, Runner, SQLiteSession, function_tool
+from agents import Agent, RunConfig, RunContextWrapper, Runner, SQLiteSession, function_tool
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 
 from orchestrator import AgentItem, Context, ModelCalled, NodeFailedError, RunStatus, node_context
@@ -373,6 +373,61 @@ async def test_a_tool_call_paused_in_a_server_side_conversation_resumes_as_runne
     assert done.state.answer == native.final_output == "Refunded 30 EUR."
     assert asked(model) == asked(native_model)
     assert len(model.calls) == 2
+
+
+EARLIER_VISIT = [
+    {"role": "user", "content": "hi (earlier visit)"},
+    {"role": "user", "content": "thanks"},
+]
+
+
+def _last_item_only(data: Any) -> Any:
+    from agents.run import ModelInputData
+
+    return ModelInputData(
+        input=data.model_data.input[-1:], instructions=data.model_data.instructions
+    )
+
+
+@pytest.mark.parametrize("shown", ["everything", "input_filter", "history_limit"])
+async def test_a_pause_keeps_the_sessions_earlier_history_whatever_the_model_was_shown(
+    tmp_path: Path, shown: str
+) -> None:
+    """The model may see less than the session holds (the run config's model input filter, a
+    session history limit): the pause takes back only the interrupted turn's own items."""
+    from agents.memory import SessionSettings
+
+    config = {
+        "everything": None,
+        "input_filter": RunConfig(call_model_input_filter=_last_item_only),
+        "history_limit": RunConfig(session_settings=SessionSettings(limit=1)),
+    }[shown]
+    graph, model = refund_desk(Log())
+    store = MemoryStore()
+    session = SQLiteSession("refunds", str(tmp_path / "session.db"))
+    await session.add_items(EARLIER_VISIT)
+    paused = await graph.run({"messages": USER}, store=store, session=session, run_config=config)
+    earlier = [("user", "hi (earlier visit)"), ("user", "thanks")]
+    assert conversation(await session.get_items()) == [*earlier, *REFUND_CONVERSATION[:4]]
+    done = await graph.resume(
+        paused.run_id, "approved", store=store, session=session, run_config=config
+    )
+    assert done.state.answer == "Refunded 30 EUR."
+    assert conversation(await session.get_items()) == [*earlier, *REFUND_CONVERSATION]
+    assert model.remaining_steps == 0
+
+
+async def test_resuming_with_another_session_than_it_paused_with_fails_naming_both(
+    tmp_path: Path,
+) -> None:
+    graph, _ = refund_desk(Log())
+    store = MemoryStore()
+    session = SQLiteSession("refunds", str(tmp_path / "session.db"))
+    paused = await graph.run({"messages": USER}, store=store, session=session)
+    other = SQLiteSession("elsewhere", str(tmp_path / "session.db"))
+    with pytest.raises(NodeFailedError, match="'refunds'.*session 'elsewhere'"):
+        await graph.resume(paused.run_id, "approved", store=store, session=other)
+    assert await other.get_items() == []
 
 
 async def test_a_tool_that_asks_twice_with_an_sdk_session_keeps_the_session_whole(
