@@ -29,7 +29,7 @@ from agents import (
 )
 from agents.exceptions import RunErrorDetails
 from agents.items import RunItem
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from .agent_items import as_text, report_inputs, report_items
 from .agent_pause import (
@@ -682,6 +682,12 @@ class Conversation(BaseModel):
 
     messages: Annotated[list[dict[str, Any]], extend] = []
     answer: Any = None
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _text_is_a_user_message(cls, value: Any) -> Any:
+        """A string is one user message, as ``Runner.run(agent, "text")`` takes it."""
+        return [{"role": "user", "content": value}] if isinstance(value, str) else value
 
 
 def graph_from_agent(

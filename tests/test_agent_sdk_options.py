@@ -931,6 +931,21 @@ async def test_a_replay_without_the_context_a_tool_needs_names_the_tool_that_fai
     assert (await graph().replay(live.run_id, store=any_store, context=Notes())).matched
 
 
+async def test_a_string_input_is_one_user_message_as_with_runner(tmp_path: Path) -> None:
+    native_model, graph_model = model(say("hello")), model(say("hello"))
+    native = await Runner.run(Agent(name="A", model=native_model), "hi there")
+    store = SQLiteStore(tmp_path / "s.db")
+    graph = graph_from_agent(Agent(name="A", model=graph_model))
+    result = await graph.run({"messages": "hi there"}, store=store)
+    assert result.state.answer == native.final_output == "hello"
+    assert isinstance(native_model, ScriptedModel) and isinstance(graph_model, ScriptedModel)
+    sent = [dict(item) for item in graph_model.calls[0].input]
+    assert sent == [{"role": "user", "content": "hi there"}]
+    assert [item.get("content") for item in native_model.calls[0].input] == ["hi there"]
+    loaded = await graph.load(result.run_id, store=store)
+    assert loaded.state.messages[0] == {"role": "user", "content": "hi there"}
+
+
 async def test_conversation_state_default_is_unchanged_for_graph_from_agent() -> None:
     triage, _ = desk([call("transfer_to_billing")], [say("ok")])
     result = await graph_from_agent(triage).run({"messages": USER})
