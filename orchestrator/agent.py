@@ -453,9 +453,9 @@ class AgentCall:
                     ctx, user_agent.name, (ex.last_input or [])[ex.started_with or 0 :]
                 )
                 self._report_items(ctx, turn)
-            if sdk.session is not None:
-                request["history"] = _history(ex, ex.started_with or 0, len(items) - known)
-                request["session"] = _session_id(sdk.session)
+            _mark_session(
+                request, sdk.session, _history(ex, ex.started_with or 0, len(items) - known)
+            )
             ctx.interrupt(request)
         if not stream:  # (a resumed run's first items were reported when it paused)
             self._report_items(ctx, result.new_items[saved_items(ex.resumed) :])
@@ -463,9 +463,7 @@ class AgentCall:
             # A tool needs approval: pause the run with the agent's own saved state, so the
             # answer lets it go on from this very tool call rather than start over.
             request = approval_request(self.name, user_agent.name, result, ex)
-            if sdk.session is not None:
-                request["history"] = _history(ex, len(result.input), len(items) - known)
-                request["session"] = _session_id(sdk.session)
+            _mark_session(request, sdk.session, _history(ex, len(result.input), len(items) - known))
             ctx.interrupt(request)
         update: dict[str, Any] = {}
         if self.messages is not None:
@@ -561,6 +559,13 @@ def _history(ex: Execution, seen: int, added: int) -> int:
     if ex.resumed is not None and "history" in ex.resumed:
         return int(ex.resumed["history"])
     return max(0, seen - added)
+
+
+def _mark_session(request: dict[str, Any], session: Any, history: int) -> None:
+    """Note in a paused node's request the SDK session it paused with and where the node's
+    own items start in it (a resume checks the one and counts from the other)."""
+    if session is not None:
+        request["history"], request["session"] = history, _session_id(session)
 
 
 def _session_id(session: Any) -> str | None:

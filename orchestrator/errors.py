@@ -160,11 +160,15 @@ class NodeFailedError(RunError):
         return str(self.args[0]) if self.args else ""
 
     def __reduce__(self) -> Any:  # (a Ray worker sends it back pickled)
-        return (NodeFailedError, (self.node, self.step, self.attempt, self.cause), _notes(self))
+        return (
+            NodeFailedError,
+            (self.node, self.step, self.attempt, self.cause),
+            pickled_notes(self),
+        )
 
 
-def _notes(error: BaseException) -> dict[str, Any]:
-    """What of an error's own attributes survives pickling: its notes (``add_note``)."""
+def pickled_notes(error: BaseException) -> dict[str, Any]:
+    """What of an error's own attributes its ``__reduce__`` keeps: its notes (``add_note``)."""
     notes = getattr(error, "__notes__", None)
     return {"__notes__": list(notes)} if notes else {}
 
@@ -207,7 +211,7 @@ class AgentRunError(RunError):
         self.__cause__ = cause
 
     def __reduce__(self) -> Any:  # (a Ray worker sends it back pickled)
-        return (type(self), (self.node, self.agent, self.cause), _notes(self))
+        return (type(self), (self.node, self.agent, self.cause), pickled_notes(self))
 
 
 class NodeTimeoutError(RunError, TimeoutError):

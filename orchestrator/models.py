@@ -27,6 +27,7 @@ from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.tool import FunctionTool, Tool
 from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
 
+from .errors import pickled_notes
 from .events import AgentDelta, Event, ModelCalled
 from .offline import OfflineModel, OfflineProvider
 from .transport import with_client_options, with_stream_usage
@@ -255,9 +256,7 @@ class ReplayMiss(LookupError):
         super().__init__(message)
 
     def __reduce__(self) -> Any:  # (a Ray worker sends it back pickled)
-        notes = getattr(self, "__notes__", None)
-        state = {"__notes__": list(notes)} if notes else {}
-        return (type(self), (self.node, self.digest, self.tool_errors), state)
+        return (type(self), (self.node, self.digest, self.tool_errors), pickled_notes(self))
 
 
 def model_name_of(model: Any) -> str:

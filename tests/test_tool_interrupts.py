@@ -220,9 +220,9 @@ REFUND_CONVERSATION = [
 ]
 
 
-async def native_approval_session(tmp_path: Path) -> tuple[list[Any], list[Any]]:
-    """What an SDK session holds when plain ``Runner.run`` pauses the refund turn for an
-    approval of ``ask_manager`` and then goes on: at the pause, and at the end."""
+def approval_desk(log: Log | None = None) -> tuple[Agent[Any], ScriptedModel]:
+    """The refund agent with ``ask_manager`` declared ``needs_approval`` (the SDK's own pause)
+    instead of asking from inside; the same scripted turns as `refund_desk`."""
 
     @function_tool
     def note(text: str) -> str:
@@ -232,6 +232,8 @@ async def native_approval_session(tmp_path: Path) -> tuple[list[Any], list[Any]]
     @function_tool(needs_approval=True)
     def ask_manager(amount: int) -> str:
         """Ask the manager to approve a refund."""
+        if log is not None:
+            log.add(f"ask:{amount}")
         return "manager: approved"
 
     model = ScriptedModel(
@@ -243,7 +245,13 @@ async def native_approval_session(tmp_path: Path) -> tuple[list[Any], list[Any]]
             [assistant_message("Refunded 30 EUR.")],
         ]
     )
-    agent = Agent(name="Refund Agent", model=model, tools=[note, ask_manager])
+    return Agent(name="Refund Agent", model=model, tools=[note, ask_manager]), model
+
+
+async def native_approval_session(tmp_path: Path) -> tuple[list[Any], list[Any]]:
+    """What an SDK session holds when plain ``Runner.run`` pauses the refund turn for an
+    approval of ``ask_manager`` and then goes on: at the pause, and at the end."""
+    agent, _ = approval_desk()
     session = SQLiteSession("native", str(tmp_path / "native.db"))
     result = await Runner.run(agent, USER, session=session)
     at_pause = await session.get_items()
@@ -268,28 +276,7 @@ async def test_a_tool_call_paused_with_an_sdk_session_resumes_as_runner_does(
     if kind == "interrupt":
         graph, model = refund_desk(log)
     else:
-
-        @function_tool
-        def note(text: str) -> str:
-            """Write a note on the case."""
-            return "noted"
-
-        @function_tool(needs_approval=True)
-        def ask_manager(amount: int) -> str:
-            """Ask the manager to approve a refund."""
-            log.add(f"ask:{amount}")
-            return "manager: approved"
-
-        model = ScriptedModel(
-            [
-                [
-                    function_call("note", '{"text": "A-17"}', call_id="call_note"),
-                    function_call("ask_manager", '{"amount": 30}', call_id="call_ask"),
-                ],
-                [assistant_message("Refunded 30 EUR.")],
-            ]
-        )
-        agent = Agent(name="Refund Agent", model=model, tools=[note, ask_manager])
+        agent, model = approval_desk(log)
         graph = graph_from_agent(agent)
     graph.nodes["refund_agent"].call.stream = stream
     store = SQLiteStore(tmp_path / "runs.db")
@@ -339,27 +326,7 @@ async def test_a_tool_call_paused_in_a_server_side_conversation_resumes_as_runne
             for c in model.calls
         ]
 
-    native_model = ScriptedModel(
-        [
-            [
-                function_call("note", '{"text": "A-17"}', call_id="call_note"),
-                function_call("ask_manager", '{"amount": 30}', call_id="call_ask"),
-            ],
-            [assistant_message("Refunded 30 EUR.")],
-        ]
-    )
-
-    @function_tool
-    def note(text: str) -> str:
-        """Write a note on the case."""
-        return "noted"
-
-    @function_tool(needs_approval=True)
-    def ask_manager(amount: int) -> str:
-        """Ask the manager to approve a refund."""
-        return "manager: approved"
-
-    agent = Agent(name="Refund Agent", model=native_model, tools=[note, ask_manager])
+    agent, native_model = approval_desk()
     first = await Runner.run(agent, USER, **{keyword: "server_0"})
     state = first.to_state()
     for item in state.get_interruptions():
